@@ -1,0 +1,351 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	gopath "path"
+	"strconv"
+
+	chunker "github.com/ipfs/boxo/chunker"
+	"github.com/ipfs/boxo/files"
+	dag "github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/boxo/ipld/unixfs"
+	"github.com/ipfs/boxo/ipld/unixfs/importer/balanced"
+	"github.com/ipfs/boxo/ipld/unixfs/importer/helpers"
+	"github.com/ipfs/boxo/ipld/unixfs/importer/trickle"
+	"github.com/ipfs/boxo/mfs"
+	cid "github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+)
+
+// Event reports the progress of an import. A finished entry has Cid set; a
+// progress report on a file being read has Bytes set and no Cid.
+type Event struct {
+	Name  string
+	Cid   cid.Cid
+	Size  uint64 // cumulative size of the entry's DAG
+	Bytes int64  // bytes of the file read so far
+}
+
+// Root is one imported top-level entry.
+type Root struct {
+	Name string
+	Node ipld.Node
+}
+
+// progressStep is how many bytes pass between two progress events (Kubo's).
+const progressStep = 256 << 10
+
+// flushEvery bounds the directory entries MFS keeps in memory during a large
+// directory import: past it, unchanged children are flushed and dropped.
+const flushEvery = 256 << 10
+
+// Add imports every top-level entry of args the way Kubo's add command treats
+// its arguments: each entry gets its own DAG, unless s.Wrap asks for one
+// directory around all of them. Blocks go to ds; pinning is the caller's.
+// events, if not nil, is called from this goroutine.
+func Add(ctx context.Context, ds ipld.DAGService, args files.Directory, s Settings, events func(Event)) ([]Root, error) {
+	if events == nil {
+		events = func(Event) {}
+	}
+	if s.Wrap {
+		args = files.NewSliceDirectory([]files.DirEntry{files.FileEntry("", args)})
+	}
+	var roots []Root
+	it := args.Entries()
+	for it.Next() {
+		name, node := it.Name(), it.Node()
+		_, isDir := node.(files.Directory)
+		named := func(e Event) {
+			if !isDir && name != "" {
+				e.Name = name
+			} else {
+				e.Name = gopath.Join(name, e.Name)
+			}
+			events(e)
+		}
+		a := &adder{ctx: ctx, ds: ds, buffered: ipld.NewBufferedDAG(ctx, ds), s: s, events: named}
+		nd, err := a.addRoot(node)
+		if err != nil {
+			if name != "" {
+				return nil, fmt.Errorf("import %s: %w", name, err)
+			}
+			return nil, err
+		}
+		roots = append(roots, Root{Name: name, Node: nd})
+	}
+	if err := it.Err(); err != nil {
+		return nil, err
+	}
+	if len(roots) == 0 {
+		return nil, errors.New("nothing to import: expected a file argument")
+	}
+	return roots, nil
+}
+
+// adder imports one top-level entry. Files are built with boxo's balanced or
+// trickle layout; the directory tree is assembled in an MFS root so that
+// directories switch to HAMT sharding exactly where Kubo's do.
+type adder struct {
+	ctx      context.Context
+	ds       ipld.DAGService
+	buffered *ipld.BufferedDAG
+	s        Settings
+	events   func(Event)
+	root     *mfs.Root // created lazily
+	live     int       // entries added since the last MFS memory flush
+}
+
+func (a *adder) dirOptions() []mfs.Option {
+	return []mfs.Option{
+		mfs.WithCidBuilder(a.s.CidBuilder),
+		mfs.WithMaxLinks(a.s.MaxDirectoryLinks),
+		mfs.WithMaxHAMTFanout(a.s.HAMTFanout),
+		mfs.WithHAMTShardingSize(a.s.HAMTThreshold),
+		mfs.WithSizeEstimationMode(a.s.SizeEstimation),
+	}
+}
+
+func (a *adder) mfsRoot() (*mfs.Root, error) {
+	if a.root == nil {
+		r, err := mfs.NewEmptyRoot(a.ctx, a.ds, nil, nil, a.dirOptions()...)
+		if err != nil {
+			return nil, err
+		}
+		a.root = r
+	}
+	return a.root, nil
+}
+
+// addRoot imports node and returns its DAG root. A lone file is placed in
+// the MFS root under a temporary name and taken back out, as Kubo does, so
+// that both paths produce identical nodes.
+func (a *adder) addRoot(node files.Node) (ipld.Node, error) {
+	if err := a.addNode("", node, true); err != nil {
+		return nil, err
+	}
+	mr, err := a.mfsRoot()
+	if err != nil {
+		return nil, err
+	}
+	rootDir := mr.GetDirectory()
+	var top mfs.FSNode = rootDir
+	if err := rootDir.Flush(); err != nil {
+		return nil, err
+	}
+	name := ""
+	if _, isDir := node.(files.Directory); !isDir {
+		names, err := rootDir.ListNames(a.ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(names) == 0 {
+			return nil, errors.New("import produced no entry")
+		}
+		name = names[0]
+		if top, err = rootDir.Child(name); err != nil {
+			return nil, err
+		}
+	}
+	if err := mr.Close(); err != nil {
+		return nil, err
+	}
+	nd, err := top.GetNode()
+	if err != nil {
+		return nil, err
+	}
+	if err := a.emitDirs(name, top); err != nil {
+		return nil, err
+	}
+	return nd, nil
+}
+
+func (a *adder) addNode(path string, node files.Node, toplevel bool) error {
+	defer node.Close()
+	if err := a.ctx.Err(); err != nil {
+		return err
+	}
+	if a.live >= flushEvery {
+		mr, err := a.mfsRoot()
+		if err != nil {
+			return err
+		}
+		if err := mr.FlushMemFree(a.ctx); err != nil {
+			return err
+		}
+		a.live = 0
+	}
+	a.live++
+
+	switch n := node.(type) {
+	case files.Directory:
+		return a.addDir(path, n, toplevel)
+	case *files.Symlink:
+		return a.addSymlink(path, n)
+	case files.File:
+		return a.addFile(path, n)
+	default:
+		return fmt.Errorf("%s: unsupported file type", path)
+	}
+}
+
+func (a *adder) addDir(path string, dir files.Directory, toplevel bool) error {
+	it := dir.Entries()
+	more := it.Next()
+	if !more {
+		if err := it.Err(); err != nil {
+			return err
+		}
+		if !a.s.IncludeEmptyDirs && !toplevel {
+			return nil
+		}
+	}
+	if !(toplevel && path == "") {
+		mr, err := a.mfsRoot()
+		if err != nil {
+			return err
+		}
+		if err := mfs.Mkdir(mr, path, mfs.MkdirOpts{Mkparents: true}, a.dirOptions()...); err != nil {
+			return err
+		}
+	}
+	for more {
+		if err := a.addNode(gopath.Join(path, it.Name()), it.Node(), false); err != nil {
+			return err
+		}
+		more = it.Next()
+	}
+	return it.Err()
+}
+
+func (a *adder) addSymlink(path string, l *files.Symlink) error {
+	data, err := unixfs.SymlinkData(l.Target)
+	if err != nil {
+		return err
+	}
+	nd := dag.NodeWithData(data)
+	if err := nd.SetCidBuilder(a.s.CidBuilder); err != nil {
+		return err
+	}
+	if err := a.ds.Add(a.ctx, nd); err != nil {
+		return err
+	}
+	return a.place(path, nd)
+}
+
+func (a *adder) addFile(path string, f files.File) error {
+	var r io.Reader = f
+	r = &progressReader{r: r, report: func(n int64) { a.events(Event{Name: path, Bytes: n}) }}
+	spl, err := chunker.FromString(r, a.s.Chunker)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadParams, err)
+	}
+	params := helpers.DagBuilderParams{
+		Dagserv:    a.buffered,
+		RawLeaves:  a.s.RawLeaves,
+		Maxlinks:   a.s.MaxFileLinks,
+		CidBuilder: a.s.CidBuilder,
+	}
+	db, err := params.New(spl)
+	if err != nil {
+		return err
+	}
+	var nd ipld.Node
+	if a.s.Trickle {
+		nd, err = trickle.Layout(db)
+	} else {
+		nd, err = balanced.Layout(db)
+	}
+	if err != nil {
+		return err
+	}
+	if err := a.buffered.Commit(); err != nil {
+		return err
+	}
+	return a.place(path, nd)
+}
+
+// place links nd into the MFS tree at path and reports it.
+func (a *adder) place(path string, nd ipld.Node) error {
+	if path == "" {
+		path = nd.Cid().String()
+	}
+	mr, err := a.mfsRoot()
+	if err != nil {
+		return err
+	}
+	if dir := gopath.Dir(path); dir != "." {
+		if err := mfs.Mkdir(mr, dir, mfs.MkdirOpts{Mkparents: true}, a.dirOptions()...); err != nil {
+			return err
+		}
+	}
+	if err := mfs.PutNode(mr, path, nd); err != nil {
+		return err
+	}
+	return a.emit(path, nd)
+}
+
+// emitDirs reports every directory below fsn, children first, as Kubo does
+// once the tree is final.
+func (a *adder) emitDirs(path string, fsn mfs.FSNode) error {
+	dir, ok := fsn.(*mfs.Directory)
+	if !ok {
+		return nil
+	}
+	names, err := dir.ListNames(a.ctx)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		child, err := dir.Child(name)
+		if err != nil {
+			return err
+		}
+		if err := a.emitDirs(gopath.Join(path, name), child); err != nil {
+			return err
+		}
+		dir.Uncache(name)
+	}
+	nd, err := dir.GetNode()
+	if err != nil {
+		return err
+	}
+	return a.emit(path, nd)
+}
+
+func (a *adder) emit(path string, nd ipld.Node) error {
+	size, err := nd.Size()
+	if err != nil {
+		return err
+	}
+	// Kubo names a lone top-level file by its CID inside the adder and
+	// lets the caller rename it; the caller's naming function does that.
+	if path == nd.Cid().String() {
+		path = ""
+	}
+	a.events(Event{Name: path, Cid: nd.Cid(), Size: size})
+	return nil
+}
+
+// progressReader reports the bytes read every progressStep and at EOF.
+type progressReader struct {
+	r      io.Reader
+	n      int64
+	last   int64
+	report func(int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if p.n-p.last >= progressStep || (err == io.EOF && p.n != p.last) {
+		p.last = p.n
+		p.report(p.n)
+	}
+	return n, err
+}
+
+// FormatSize renders a DAG size as Kubo's add events do (a decimal string).
+func FormatSize(n uint64) string { return strconv.FormatUint(n, 10) }

@@ -1,0 +1,154 @@
+// Package ipfs is the embedded IPFS node of a peer: blockstore → exchange
+// (bitswap, or nothing offline) → blockservice → DAG service, with pins,
+// garbage collection and content routing on top.
+//
+// The node knows nothing of clusters: it stores, imports, pins and
+// exchanges content, and the layers above decide what to pin.
+package ipfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ipfs/boxo/bitswap"
+	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
+	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/boxo/exchange"
+	offline "github.com/ipfs/boxo/exchange/offline"
+	bsfetcher "github.com/ipfs/boxo/fetcher/impl/blockservice"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/boxo/path/resolver"
+	pin "github.com/ipfs/boxo/pinning/pinner"
+	"github.com/ipfs/boxo/pinning/pinner/dspinner"
+	"github.com/ipfs/boxo/provider"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
+	ipld "github.com/ipfs/go-ipld-format"
+	"github.com/ipfs/go-unixfsnode"
+	dagpb "github.com/ipld/go-codec-dagpb"
+
+	"github.com/flotilla-ipfs/flotilla/internal/p2p"
+)
+
+// Provide strategies: which CIDs the node announces to the DHT.
+const (
+	ProvideRoots  = "roots"  // the root of every pin (the default)
+	ProvidePinned = "pinned" // every block of every pin
+	ProvideAll    = "all"    // every block in the blockstore
+	ProvideNone   = "none"
+)
+
+// Config holds the node's own settings.
+type Config struct {
+	// Provide is the providing strategy: roots, pinned, all or none.
+	Provide string
+	// ReprovideInterval is how often the provided set is announced again.
+	ReprovideInterval time.Duration
+}
+
+// DefaultConfig provides pinned roots every 22 hours, as Kubo does.
+func DefaultConfig() Config {
+	return Config{Provide: ProvideRoots, ReprovideInterval: 22 * time.Hour}
+}
+
+// Validate checks the strategy name.
+func (c Config) Validate() error {
+	switch c.Provide {
+	case ProvideRoots, ProvidePinned, ProvideAll, ProvideNone:
+		return nil
+	}
+	return fmt.Errorf("ipfs: provide strategy %q: want roots, pinned, all or none", c.Provide)
+}
+
+// Deps are what the node is built on. Blocks and Meta are owned by the
+// caller; Network is nil for an offline node.
+type Deps struct {
+	Blocks  ds.Batching // block bytes, keyed by multihash
+	Meta    ds.Batching // pins and provider state
+	Network *p2p.Network
+	Logger  *slog.Logger
+}
+
+// Node is a running IPFS node.
+type Node struct {
+	cfg       Config
+	log       *slog.Logger
+	blocksDS  ds.Batching
+	metaDS    ds.Batching
+	Blocks    blockstore.GCBlockstore // local blocks, with the GC/pin lock
+	Exchange  exchange.Interface
+	Service   blockservice.BlockService
+	DAG       ipld.DAGService // may fetch from the network
+	LocalDAG  ipld.DAGService // never leaves the blockstore
+	Pins      pin.Pinner
+	Network   *p2p.Network // nil offline
+	provider  provider.System
+	unixfsRes resolver.Resolver
+	localRes  resolver.Resolver
+}
+
+// ErrOffline is returned by operations that need the network.
+var ErrOffline = errors.New("this node is offline")
+
+// New wires the node in dependency order. It does not take ownership of the
+// datastores: Close leaves them open.
+func New(ctx context.Context, cfg Config, d Deps) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: d.Logger, blocksDS: d.Blocks, metaDS: d.Meta, Network: d.Network}
+
+	// Identity CIDs carry their data inline and are never stored; the
+	// GC locker lets an add keep the collector out until its pin is set.
+	base := blockstore.NewIdStore(blockstore.NewBlockstoreNoPrefix(d.Blocks))
+	n.Blocks = blockstore.NewGCBlockstore(base, blockstore.NewGCLocker())
+
+	if d.Network != nil {
+		net := bsnet.NewFromIpfsHost(d.Network.Host)
+		n.Exchange = bitswap.New(ctx, net, contentDiscovery(d.Network), n.Blocks)
+	} else {
+		n.Exchange = offline.Exchange(n.Blocks)
+	}
+	n.Service = blockservice.New(n.Blocks, n.Exchange)
+	n.DAG = merkledag.NewDAGService(n.Service)
+	localService := blockservice.New(n.Blocks, offline.Exchange(n.Blocks))
+	n.LocalDAG = merkledag.NewDAGService(localService)
+
+	pins, err := dspinner.New(ctx, namespace.Wrap(d.Meta, ds.NewKey("/pins")), n.DAG)
+	if err != nil {
+		return nil, fmt.Errorf("open pins: %w", err)
+	}
+	n.Pins = pins
+
+	n.unixfsRes = newResolver(n.Service)
+	n.localRes = newResolver(localService)
+
+	n.provider, err = n.newProvider(d)
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func newResolver(bs blockservice.BlockService) resolver.Resolver {
+	fc := bsfetcher.NewFetcherConfig(bs)
+	fc.PrototypeChooser = dagpb.AddSupportToChooser(bsfetcher.DefaultPrototypeChooser)
+	return resolver.NewBasicResolver(fc.WithReifier(unixfsnode.Reify))
+}
+
+// Online reports whether the node has a network.
+func (n *Node) Online() bool { return n.Network != nil }
+
+// Close stops the exchange and the provider.
+func (n *Node) Close() error {
+	var errs []error
+	if n.provider != nil {
+		errs = append(errs, n.provider.Close())
+	}
+	errs = append(errs, n.Exchange.Close())
+	return errors.Join(errs...)
+}
