@@ -21,6 +21,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/routing"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flotilla-ipfs/flotilla/internal/version"
 )
 
 // Config is the swarm's part of a peer's settings.
@@ -94,7 +97,7 @@ type Network struct {
 
 // Start builds the host and, unless disabled, the DHT, then dials the
 // bootstrap peers in the background.
-func Start(ctx context.Context, cfg Config, key crypto.PrivKey) (*Network, error) {
+func Start(ctx context.Context, cfg Config, key crypto.PrivKey, reg prometheus.Registerer) (*Network, error) {
 	cm, err := connmgr.NewConnManager(cfg.ConnLow, cfg.ConnHigh, connmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, err
@@ -127,6 +130,8 @@ func Start(ctx context.Context, cfg Config, key crypto.PrivKey) (*Network, error
 		libp2p.DefaultMuxers,
 		libp2p.DefaultSecurity,
 		libp2p.NATPortMap(),
+		libp2p.UserAgent(version.AgentVersion()),
+		libp2p.PrometheusRegisterer(reg),
 	}
 	if len(cfg.Announce) > 0 {
 		announce := make([]ma.Multiaddr, 0, len(cfg.Announce))

@@ -1,0 +1,169 @@
+// Command flotilla is a self-hosted IPFS storage peer: `flotilla daemon`
+// runs it; every other subcommand works on its content, through the running
+// daemon's RPC address or, when no daemon holds the data directory, directly
+// on the directory.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flotilla-ipfs/flotilla/internal/config"
+	"github.com/flotilla-ipfs/flotilla/internal/daemon"
+	"github.com/flotilla-ipfs/flotilla/internal/kuborpc"
+	"github.com/flotilla-ipfs/flotilla/internal/repo"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(1)
+	}
+}
+
+// globals are the flags every subcommand has.
+type globals struct {
+	cfg       daemon.Config // data dir and storage settings live here too
+	rpc       string
+	json      bool
+	logLevel  string
+	logFormat string
+	cfgFile   string
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{cfg: daemon.DefaultConfig()}
+	root := &cobra.Command{
+		Use:           "flotilla",
+		Short:         "A self-hosted IPFS storage cluster in one binary",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			// The environment fills whatever the command line left unset;
+			// the settings file only concerns the daemon (see daemonCmd).
+			return config.Overlay(cmd.Flags(), os.LookupEnv, nil)
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.cfg.Data, "data", g.cfg.Data, "data directory")
+	pf.StringVar(&g.rpc, "rpc", "", "RPC address (host:port) of a running daemon; default: the daemon holding --data, else the data directory itself")
+	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON")
+	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	pf.StringVar(&g.cfgFile, "config", "", "settings file (JSON, keys are flag names); default <data>/config.json when present")
+
+	root.AddCommand(daemonCmd(g), configCmd(g), versionCmd(g))
+	addContentCommands(root, g)
+	return root
+}
+
+// logger builds the process's slog logger from the log flags.
+func (g *globals) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", g.logLevel, err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch g.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", g.logFormat)
+}
+
+// settingsFile returns the settings file to read and whether it may be
+// absent (only the default location may).
+func (g *globals) settingsFile() (string, bool) {
+	if g.cfgFile != "" {
+		return g.cfgFile, false
+	}
+	return filepath.Join(g.cfg.Data, "config.json"), true
+}
+
+// client returns an RPC client for the content commands and a function that
+// releases what it opened. The daemon holding the data directory is used
+// when there is one; otherwise the directory is opened here, offline, and
+// served to the client over a private unix socket, so both cases run the
+// very same request path.
+func (g *globals) client(ctx context.Context) (*kuborpc.Client, func() error, error) {
+	if g.rpc != "" {
+		return kuborpc.NewClient(baseURL(g.rpc), nil), func() error { return nil }, nil
+	}
+	locked, err := repo.Locked(g.cfg.Data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if locked {
+		l, err := repo.ReadListen(g.cfg.Data)
+		if err != nil || l.RPC == "" {
+			return nil, nil, fmt.Errorf("a daemon holds %s but its RPC address is unknown (is --rpc-listen empty?): pass --rpc", g.cfg.Data)
+		}
+		return kuborpc.NewClient(baseURL(l.RPC), nil), func() error { return nil }, nil
+	}
+	log, err := g.logger(os.Stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	local, err := daemon.OpenLocal(ctx, g.cfg.Data, g.cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	sockDir, err := os.MkdirTemp("", "flotilla-cli-")
+	if err != nil {
+		local.Close()
+		return nil, nil, err
+	}
+	sock := filepath.Join(sockDir, "rpc.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		local.Close()
+		os.RemoveAll(sockDir)
+		return nil, nil, err
+	}
+	srv := &http.Server{Handler: kuborpc.NewHandler(kuborpc.Deps{
+		Node: local.Node, RepoPath: local.Repo.Path, Config: func() any { return nil }, Logger: log,
+	})}
+	go srv.Serve(ln)
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+	closer := func() error {
+		err := srv.Close()
+		os.RemoveAll(sockDir)
+		return errors.Join(err, local.Close())
+	}
+	return kuborpc.NewClient("http://flotilla-local", hc), closer, nil
+}
+
+// baseURL accepts host:port, a URL, or a Kubo-style /ip4/…/tcp/… multiaddr.
+func baseURL(addr string) string {
+	if strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://") {
+		return strings.TrimRight(addr, "/")
+	}
+	if strings.HasPrefix(addr, "/") {
+		parts := strings.Split(strings.Trim(addr, "/"), "/")
+		if len(parts) >= 4 {
+			return "http://" + net.JoinHostPort(parts[1], parts[3])
+		}
+	}
+	return "http://" + addr
+}

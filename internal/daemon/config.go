@@ -1,0 +1,83 @@
+// Package daemon composes a peer: it opens the data directory and the
+// stores, starts the network and the node, serves the HTTP endpoints, and
+// shuts all of it down in reverse order. It is the only package that imports
+// all the others.
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
+	"github.com/flotilla-ipfs/flotilla/internal/p2p"
+	"github.com/flotilla-ipfs/flotilla/internal/storage"
+)
+
+// Config is everything a peer is configured with. Each part belongs to the
+// package that uses it.
+type Config struct {
+	// Data is the data directory.
+	Data string
+	// Offline runs the node with no network at all: no swarm, no DHT.
+	Offline bool
+	// Listen addresses (host:port; port 0 picks a free port, empty
+	// disables the service).
+	GatewayListen string
+	RPCListen     string
+	APIListen     string
+	PinSvcListen  string
+	OpsListen     string
+
+	Storage storage.Config
+	P2P     p2p.Config
+	Node    ipfs.Config
+}
+
+// DefaultConfig listens on loopback for every HTTP service and on port 4001
+// of every interface for the swarm.
+func DefaultConfig() Config {
+	return Config{
+		Data:      DefaultDataDir(),
+		RPCListen: "127.0.0.1:5001",
+		OpsListen: "127.0.0.1:9090",
+		Storage:   storage.DefaultConfig(),
+		P2P:       p2p.DefaultConfig(),
+		Node:      ipfs.DefaultConfig(),
+	}
+}
+
+// DefaultDataDir is ~/.flotilla, or ./.flotilla when there is no home.
+func DefaultDataDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".flotilla"
+	}
+	return filepath.Join(home, ".flotilla")
+}
+
+// Validate checks every part, naming the setting at fault.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Data == "" {
+		errs = append(errs, errors.New("data directory is empty"))
+	}
+	for name, addr := range map[string]string{
+		"gateway-listen": c.GatewayListen, "rpc-listen": c.RPCListen, "api-listen": c.APIListen,
+		"pinsvc-listen": c.PinSvcListen, "ops-listen": c.OpsListen,
+	} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", name, addr, err))
+		}
+	}
+	errs = append(errs, c.Storage.Validate(), c.Node.Validate())
+	if !c.Offline {
+		errs = append(errs, c.P2P.Validate())
+	}
+	return errors.Join(errs...)
+}

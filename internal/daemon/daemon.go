@@ -1,0 +1,149 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
+	"github.com/flotilla-ipfs/flotilla/internal/kuborpc"
+	"github.com/flotilla-ipfs/flotilla/internal/repo"
+)
+
+// shutdownGrace bounds how long in-flight requests may run after a stop.
+const shutdownGrace = 10 * time.Second
+
+// Run starts a peer and serves until ctx is cancelled. settings reports the
+// effective configuration (secrets redacted) for config/show. ready, if not
+// nil, is called once every service listens.
+func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger, ready func(repo.Listen)) (err error) {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	started := time.Now()
+	st, err := OpenStores(cfg.Data, cfg.Storage)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+
+	ops := newOps(st)
+	nw, err := startNetwork(ctx, cfg, st.Repo, ops.reg)
+	if err != nil {
+		return err
+	}
+	if nw != nil {
+		defer nw.Close()
+	}
+	node, err := ipfs.New(ctx, cfg.Node, ipfs.Deps{
+		Blocks: st.Blocks, Meta: st.Meta, Network: nw, Logger: log.With("component", "ipfs"),
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, node.Close(), node.Pins.Close()) }()
+
+	services := []service{
+		{name: "rpc", addr: cfg.RPCListen, handler: kuborpc.NewHandler(kuborpc.Deps{
+			Node: node, RepoPath: st.Repo.Path, Config: settings, Logger: log.With("component", "rpc"),
+		})},
+		{name: "ops", addr: cfg.OpsListen, handler: ops.handler()},
+	}
+	// Bind every listener before serving any, so that a port conflict
+	// fails the start cleanly and listen.json is complete when written.
+	for i := range services {
+		if services[i].addr == "" {
+			continue
+		}
+		l, err := net.Listen("tcp", services[i].addr)
+		if err != nil {
+			closeListeners(services)
+			return fmt.Errorf("%s: listen on %s: %w", services[i].name, services[i].addr, err)
+		}
+		services[i].listener = l
+	}
+
+	listen := repo.Listen{PID: os.Getpid(), PeerID: st.Repo.ID.String()}
+	if nw != nil {
+		for _, a := range nw.Host.Addrs() {
+			listen.Swarm = append(listen.Swarm, a.String()+"/p2p/"+st.Repo.ID.String())
+		}
+	}
+	for _, s := range services {
+		if s.listener == nil {
+			continue
+		}
+		addr := s.listener.Addr().String()
+		switch s.name {
+		case "rpc":
+			listen.RPC = addr
+		case "ops":
+			listen.Ops = addr
+		}
+	}
+	if err := st.Repo.WriteListen(listen); err != nil {
+		closeListeners(services)
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	var servers []*http.Server
+	for _, s := range services {
+		if s.listener == nil {
+			continue
+		}
+		srv := &http.Server{
+			Handler:           instrument(ops.reg, s.name, s.handler),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		servers = append(servers, srv)
+		g.Go(func() error {
+			if err := srv.Serve(s.listener); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			return nil
+		})
+	}
+	ops.serving.Store(true)
+	log.Info("ready", "peer_id", listen.PeerID, "rpc", listen.RPC, "ops", listen.Ops,
+		"swarm", listen.Swarm, "offline", cfg.Offline, "data", st.Repo.Path, "took", time.Since(started).Round(time.Millisecond))
+	if ready != nil {
+		ready(listen)
+	}
+
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		var errs []error
+		for _, srv := range servers {
+			errs = append(errs, srv.Shutdown(sctx))
+		}
+		return errors.Join(errs...)
+	})
+	return g.Wait()
+}
+
+type service struct {
+	name     string
+	addr     string
+	handler  http.Handler
+	listener net.Listener
+}
+
+func closeListeners(services []service) {
+	for _, s := range services {
+		if s.listener != nil {
+			s.listener.Close()
+		}
+	}
+}
