@@ -137,7 +137,7 @@ func (g *globals) client(ctx context.Context) (*kuborpc.Client, func() error, er
 		return nil, nil, err
 	}
 	srv := &http.Server{Handler: kuborpc.NewHandler(kuborpc.Deps{
-		Node: local.Node, RepoPath: local.Repo.Path, Config: func() any { return nil }, Logger: log,
+		Node: local.Node, Identity: local.Repo.Identity, RepoPath: local.Repo.Path, Config: func() any { return nil }, Logger: log,
 	})}
 	go srv.Serve(ln)
 	hc := &http.Client{Transport: &http.Transport{

@@ -52,7 +52,7 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 
 	services := []service{
 		{name: "rpc", addr: cfg.RPCListen, handler: kuborpc.NewHandler(kuborpc.Deps{
-			Node: node, RepoPath: st.Repo.Path, Config: settings, Logger: log.With("component", "rpc"),
+			Node: node, Identity: st.Repo.Identity, RepoPath: st.Repo.Path, Config: settings, Logger: log.With("component", "rpc"),
 		})},
 		{name: "ops", addr: cfg.OpsListen, handler: ops.handler()},
 	}

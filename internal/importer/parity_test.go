@@ -128,11 +128,11 @@ func TestCIDsMatchKubo(t *testing.T) {
 	yes, one := true, 1
 	links3 := 3
 	cases := []struct {
-		name    string
-		kubo    *kubotest.Kubo
-		args    []string
-		params  importer.Params
-		hidden  bool
+		name   string
+		kubo   *kubotest.Kubo
+		args   []string
+		params importer.Params
+		hidden bool
 	}{
 		{"defaults", plain, nil, importer.Params{}, false},
 		{"cidv1", plain, []string{"--cid-version=1"}, importer.Params{CidVersion: &one}, false},

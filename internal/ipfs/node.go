@@ -26,7 +26,6 @@ import (
 	"github.com/ipfs/boxo/pinning/pinner/dspinner"
 	"github.com/ipfs/boxo/provider"
 	ds "github.com/ipfs/go-datastore"
-	"github.com/ipfs/go-datastore/namespace"
 	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/ipfs/go-unixfsnode"
 	dagpb "github.com/ipld/go-codec-dagpb"
@@ -118,7 +117,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Node, error) {
 	localService := blockservice.New(n.Blocks, offline.Exchange(n.Blocks))
 	n.LocalDAG = merkledag.NewDAGService(localService)
 
-	pins, err := dspinner.New(ctx, namespace.Wrap(d.Meta, ds.NewKey("/pins")), n.DAG)
+	// dspinner keeps its keys under /pins on its own. (Wrapping it in a
+	// /pins namespace breaks it: go-datastore's prefix transform leaves keys
+	// that already start with the prefix alone, then strips it on read.)
+	pins, err := dspinner.New(ctx, d.Meta, n.DAG)
 	if err != nil {
 		return nil, fmt.Errorf("open pins: %w", err)
 	}

@@ -205,7 +205,6 @@ func (n *Node) indirectPins(ctx context.Context, emit func(Pin) error) error {
 		return emitErr == nil
 	}
 	err := roots.ForEach(func(root cid.Cid) error {
-		seen.Add(root)
 		return merkledag.Walk(ctx, merkledag.GetLinksWithDAG(n.LocalDAG), root, visit)
 	})
 	if emitErr != nil {

@@ -7,8 +7,6 @@ import (
 	"github.com/ipfs/boxo/pinning/pinner/dspinner"
 	"github.com/ipfs/boxo/provider"
 	cid "github.com/ipfs/go-cid"
-	ds "github.com/ipfs/go-datastore"
-	"github.com/ipfs/go-datastore/namespace"
 	"github.com/libp2p/go-libp2p/core/routing"
 
 	"github.com/flotilla-ipfs/flotilla/internal/p2p"
@@ -40,7 +38,8 @@ func (n *Node) newProvider(d Deps) (provider.System, error) {
 	case ProvideAll:
 		keys = func(ctx context.Context) (<-chan cid.Cid, error) { return n.Blocks.AllKeysChan(ctx) }
 	}
-	return provider.New(namespace.Wrap(d.Meta, ds.NewKey("/provider")),
+	// The provider keeps its state under its own /provider prefix.
+	return provider.New(d.Meta,
 		provider.Online(d.Network.DHT),
 		provider.KeyProvider(keys),
 		provider.ReproviderInterval(n.cfg.ReprovideInterval),
