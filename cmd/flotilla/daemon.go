@@ -26,9 +26,11 @@ func bindDaemonFlags(fs *pflag.FlagSet, c *daemon.Config) {
 	fs.StringArrayVar(&c.P2P.Listen, "swarm-listen", c.P2P.Listen, "swarm listen multiaddr (repeatable)")
 	fs.StringArrayVar(&c.P2P.Announce, "swarm-announce", c.P2P.Announce, "address to announce instead of the bound ones, e.g. a public IP behind NAT (repeatable)")
 	fs.StringVar(&c.P2P.SwarmKey, "swarm-key", c.P2P.SwarmKey, "private network key file (Kubo swarm.key format); TCP only")
+	config.MarkSecret(fs, "swarm-key")
 	fs.StringArrayVar(&c.P2P.Bootstrap, "bootstrap", c.P2P.Bootstrap, "bootstrap peer multiaddr (repeatable)")
 	fs.IntVar(&c.P2P.ConnLow, "conn-low", c.P2P.ConnLow, "connection manager low water mark")
 	fs.IntVar(&c.P2P.ConnHigh, "conn-high", c.P2P.ConnHigh, "connection manager high water mark")
+	fs.BoolVar(&c.P2P.NATPortMap, "nat-portmap", c.P2P.NATPortMap, "ask the local router for a port mapping (UPnP/NAT-PMP)")
 	fs.StringVar(&c.P2P.DHT, "dht", c.P2P.DHT, "DHT mode: server, client or off")
 
 	fs.StringVar(&c.Storage.Shard, "flatfs-shard", c.Storage.Shard, "flatfs sharding for a new block store: next-to-last/2 or next-to-last/3")

@@ -92,11 +92,18 @@ func (s *server) wrap(name string, h handler) http.Handler {
 		// Kubo streams its response while the client is still uploading
 		// (add reports progress mid-upload); HTTP/1.1 servers close the
 		// request body once the response starts unless told otherwise.
-		http.NewResponseController(w).EnableFullDuplex()
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
+			http.NewResponseController(w).EnableFullDuplex()
+		}
 		req := &request{Request: r, query: r.URL.Query()}
 		err := h(r.Context(), req, res)
 		if err != nil {
 			s.Logger.Debug("rpc command failed", "cmd", name, "err", err)
+			if !res.started && r.ContentLength != 0 {
+				// The upload was refused before it was read: closing
+				// the connection beats draining gigabytes nobody wants.
+				w.Header().Set("Connection", "close")
+			}
 			res.fail(err)
 		}
 	})

@@ -86,3 +86,62 @@ func (k *Kubo) SetConfig(key string, value any) {
 	}
 	k.Run("config", "--json", key, string(raw))
 }
+
+// Daemon is a running kubo daemon.
+type Daemon struct {
+	*Kubo
+	Swarm []string // swarm multiaddrs with /p2p/
+	ID    string
+	cmd   *exec.Cmd
+	done  chan struct{}
+}
+
+// StartDaemon runs `ipfs daemon` on the repository (which should carry the
+// "test" profile: loopback only, no bootstrap, no discovery) and waits until
+// its API answers.
+func (k *Kubo) StartDaemon() *Daemon {
+	k.t.Helper()
+	k.SetConfig("Routing.Type", "none")
+	cmd := exec.Command(k.bin, "daemon")
+	cmd.Env = append(os.Environ(), "IPFS_PATH="+k.Path)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		k.t.Fatal(err)
+	}
+	d := &Daemon{Kubo: k, cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(d.done) }()
+	k.t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-d.done:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-d.done
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(k.Path, "api")); err == nil {
+			if raw, err := k.Try("id"); err == nil {
+				var id struct {
+					ID        string
+					Addresses []string
+				}
+				if json.Unmarshal([]byte(raw), &id) == nil && len(id.Addresses) > 0 {
+					d.ID, d.Swarm = id.ID, id.Addresses
+					return d
+				}
+			}
+		}
+		select {
+		case <-d.done:
+			k.t.Fatalf("kubo daemon exited: %s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			k.t.Fatalf("kubo daemon not ready after 60s")
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+}

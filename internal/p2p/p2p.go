@@ -43,6 +43,10 @@ type Config struct {
 	// DHT is "server" (answer queries, the default for a storage server),
 	// "client", or "off".
 	DHT string
+	// NATPortMap asks the local router for a port mapping (UPnP/NAT-PMP).
+	// Off by default: servers have public or load-balanced addresses, and
+	// the discovery it does multicasts on the local network.
+	NATPortMap bool
 }
 
 // DefaultConfig listens on 4001 on all interfaces, TCP and QUIC, and joins the
@@ -73,6 +77,9 @@ func defaultBootstrap() []string {
 func (c Config) Validate() error {
 	for _, group := range [][]string{c.Listen, c.Announce, c.Bootstrap} {
 		for _, a := range group {
+			if a == "" {
+				continue // an empty entry clears a list given in a flag
+			}
 			if _, err := ma.NewMultiaddr(a); err != nil {
 				return fmt.Errorf("p2p: bad multiaddr %q: %w", a, err)
 			}
@@ -129,13 +136,18 @@ func Start(ctx context.Context, cfg Config, key crypto.PrivKey, reg prometheus.R
 		libp2p.PrivateNetwork(psk),
 		libp2p.DefaultMuxers,
 		libp2p.DefaultSecurity,
-		libp2p.NATPortMap(),
 		libp2p.UserAgent(version.AgentVersion()),
 		libp2p.PrometheusRegisterer(reg),
+	}
+	if cfg.NATPortMap {
+		opts = append(opts, libp2p.NATPortMap())
 	}
 	if len(cfg.Announce) > 0 {
 		announce := make([]ma.Multiaddr, 0, len(cfg.Announce))
 		for _, a := range cfg.Announce {
+			if a == "" {
+				continue
+			}
 			m, err := ma.NewMultiaddr(a)
 			if err != nil {
 				return nil, err
