@@ -16,7 +16,7 @@ import (
 )
 
 // newNode opens an offline node on fresh stores in a temp dir.
-func newNode(t *testing.T) *ipfs.Node {
+func newNode(t testing.TB) *ipfs.Node {
 	t.Helper()
 	dir := t.TempDir()
 	blocks, err := storage.OpenBlocks(dir+"/blocks", storage.DefaultConfig())
@@ -41,7 +41,7 @@ func newNode(t *testing.T) *ipfs.Node {
 }
 
 // addString adds content as one file and returns its root.
-func addString(t *testing.T, n *ipfs.Node, content string, pin bool) cid.Cid {
+func addString(t testing.TB, n *ipfs.Node, content string, pin bool) cid.Cid {
 	t.Helper()
 	s, err := importer.Params{}.Resolve()
 	if err != nil {
@@ -55,7 +55,7 @@ func addString(t *testing.T, n *ipfs.Node, content string, pin bool) cid.Cid {
 	return roots[0].Node.Cid()
 }
 
-func pinList(t *testing.T, n *ipfs.Node, typ string) []string {
+func pinList(t testing.TB, n *ipfs.Node, typ string) []string {
 	t.Helper()
 	var out []string
 	err := n.PinLs(context.Background(), typ, nil, func(p ipfs.Pin) error {

@@ -1,0 +1,495 @@
+// Command addbench measures how fast a file is added, next to the figures
+// that say what "fast" means on this machine: Kubo adding the same file,
+// SHA-256 over the same bytes on every core, and a sequential write with
+// fdatasync to the same disk. Everything is measured in one run, interleaved,
+// because the disks we run on drift by a factor of two within minutes.
+//
+//	go run ./bench/addbench -flotilla ./flotilla -kubo .tools/bin/ipfs
+//
+// Without -flotilla (or with a binary that has no add command yet) the
+// flotilla figure comes from the Go API, daemon.OpenLocal and Node.Add, run
+// in a child process of addbench so that its wall time and peak RSS are
+// measured exactly as a binary's would be.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ipfs/boxo/files"
+	"golang.org/x/sys/unix"
+
+	"github.com/flotilla-ipfs/flotilla/internal/daemon"
+	"github.com/flotilla-ipfs/flotilla/internal/importer"
+	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
+)
+
+// childFlag makes addbench run one in-process add and exit: the fallback
+// when there is no flotilla binary with an add command.
+const childFlag = "-child-add"
+
+// hashChunk is the unit of the hashing limit: the default chunker's size,
+// so the figure is "hash every leaf", nothing more.
+const hashChunk = 256 << 10
+
+func main() {
+	if len(os.Args) == 4 && os.Args[1] == childFlag {
+		if err := childAdd(os.Args[2], os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, "addbench child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "addbench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	size     int64
+	dir      string
+	flotilla string
+	kubo     string
+	runs     int
+	keep     bool
+	timeout  time.Duration
+}
+
+func run() error {
+	o := options{}
+	size := flag.String("size", "1GiB", "file size (bytes, or with a KiB/MiB/GiB suffix)")
+	flag.StringVar(&o.dir, "dir", "", "directory for the test file (kept there for reuse) and scratch repos; default: a fresh temp dir")
+	flag.StringVar(&o.flotilla, "flotilla", "", "flotilla binary; default: the Go API in a child process")
+	flag.StringVar(&o.kubo, "kubo", ".tools/bin/ipfs", "kubo binary")
+	flag.IntVar(&o.runs, "runs", 3, "measured runs of each figure")
+	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
+	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
+	flag.Parse()
+	var err error
+	if o.size, err = parseSize(*size); err != nil {
+		return err
+	}
+	if o.runs < 1 {
+		return fmt.Errorf("-runs %d: want at least 1", o.runs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+
+	scratch, cleanup, err := scratchDir(o)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	file, err := testFile(o, scratch)
+	if err != nil {
+		return err
+	}
+
+	fl, err := newFlotilla(ctx, o.flotilla)
+	if err != nil {
+		return err
+	}
+	kubo, err := filepath.Abs(o.kubo)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(kubo); err != nil {
+		return fmt.Errorf("kubo binary: %w (run `make tools` or pass -kubo)", err)
+	}
+
+	fmt.Printf("addbench: %s file %s, %d runs, %d CPUs\n", mib(o.size), file, o.runs, runtime.NumCPU())
+	fmt.Printf("flotilla: %s\n", fl.describe())
+	var flAdds, kuboAdds []addResult
+	var disk []float64
+	for i := range o.runs {
+		// Alternate the order so that neither add always runs on the disk
+		// state the other one left.
+		order := []string{"flotilla", "kubo"}
+		if i%2 == 1 {
+			order = []string{"kubo", "flotilla"}
+		}
+		for _, who := range order {
+			var r addResult
+			var err error
+			if who == "flotilla" {
+				r, err = fl.add(ctx, scratch, file)
+				flAdds = append(flAdds, r)
+			} else {
+				r, err = kuboAdd(ctx, kubo, scratch, file)
+				kuboAdds = append(kuboAdds, r)
+			}
+			if err != nil {
+				return fmt.Errorf("%s add: %w", who, err)
+			}
+			fmt.Fprintf(os.Stderr, "  run %d: %-8s %7.0f MiB/s  %s  rss %s\n", i+1, who, r.rate(o.size), r.cid, mib(r.rss))
+		}
+		if flAdds[i].cid != kuboAdds[i].cid {
+			return fmt.Errorf("CID MISMATCH: flotilla %s, kubo %s for %s", flAdds[i].cid, kuboAdds[i].cid, file)
+		}
+		d, err := diskWrite(scratch, o.size)
+		if err != nil {
+			return fmt.Errorf("disk write: %w", err)
+		}
+		disk = append(disk, d)
+	}
+	hashAll, hashOne, err := hashRates(file, o.runs)
+	if err != nil {
+		return err
+	}
+
+	flRates := rates(flAdds, o.size)
+	kuboRates := rates(kuboAdds, o.size)
+	kuboMed := median(kuboRates)
+	limit := min(median(hashAll), median(disk))
+	fmt.Printf("\n%-34s %8s %16s %14s %10s\n", "name", "MiB/s", "min-max", "ratio-to-kubo", "peak RSS")
+	row := func(name string, v []float64, rss string) {
+		fmt.Printf("%-34s %8.0f %16s %14.2f %10s\n", name, median(v),
+			fmt.Sprintf("%.0f-%.0f", slices.Min(v), slices.Max(v)), median(v)/kuboMed, rss)
+	}
+	row("flotilla add ("+fl.mode+")", flRates, mib(medianRSS(flAdds)))
+	row("kubo add --offline", kuboRates, mib(medianRSS(kuboAdds)))
+	row(fmt.Sprintf("sha256, %d cores", runtime.NumCPU()), hashAll, "")
+	row("sha256, 1 core", hashOne, "")
+	row("seq write + fdatasync", disk, "")
+	fmt.Printf("\nroot CID %s (flotilla and kubo agree)\n", flAdds[0].cid)
+	fmt.Printf("flotilla / kubo                   %.2f\n", median(flRates)/kuboMed)
+	fmt.Printf("flotilla / min(sha256 all, disk)  %.2f  (limit %.0f MiB/s)\n", median(flRates)/limit, limit)
+	fmt.Printf("peak RSS: flotilla %s (max %s), kubo %s (max %s)\n",
+		mib(medianRSS(flAdds)), mib(maxRSS(flAdds)), mib(medianRSS(kuboAdds)), mib(maxRSS(kuboAdds)))
+	return nil
+}
+
+// scratchDir returns the directory everything is created in and the
+// function that removes what this run created.
+func scratchDir(o options) (string, func(), error) {
+	if o.dir == "" {
+		d, err := os.MkdirTemp("", "addbench-")
+		if err != nil {
+			return "", nil, err
+		}
+		return d, func() {
+			if o.keep {
+				fmt.Fprintln(os.Stderr, "kept", d)
+				return
+			}
+			os.RemoveAll(d)
+		}, nil
+	}
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	d, err := filepath.Abs(o.dir)
+	return d, func() {}, err
+}
+
+// testFile returns the deterministic test file, written once and reused
+// when it already has the right size.
+func testFile(o options, dir string) (string, error) {
+	p := filepath.Join(dir, fmt.Sprintf("addbench-v1-%d.bin", o.size))
+	if st, err := os.Stat(p); err == nil && st.Size() == o.size {
+		return p, nil
+	}
+	f, err := os.Create(p + ".tmp")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	// ChaCha8 output: incompressible and without repeated chunks, so
+	// nothing deduplicates, and the same bytes in every run.
+	rng := rand.NewChaCha8([32]byte{'a', 'd', 'd', 'b', 'e', 'n', 'c', 'h'})
+	if _, err := io.CopyN(f, rng, o.size); err != nil {
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	return p, os.Rename(p+".tmp", p)
+}
+
+// addResult is one measured add.
+type addResult struct {
+	cid  string
+	wall time.Duration
+	rss  int64 // bytes
+}
+
+func (r addResult) rate(size int64) float64 { return float64(size) / (1 << 20) / r.wall.Seconds() }
+
+// runMeasured runs cmd, timing it, and returns its trimmed stdout and its
+// peak RSS. Dirty pages left by whatever ran before are flushed first so
+// that each add pays only for its own writes.
+func runMeasured(cmd *exec.Cmd) (addResult, error) {
+	unix.Sync()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		return addResult{}, fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	var rss int64
+	if ru != nil {
+		rss = ru.Maxrss << 10 // KiB on Linux
+	}
+	out := strings.TrimSpace(stdout.String())
+	if out == "" {
+		return addResult{}, fmt.Errorf("%s printed no CID: %s", strings.Join(cmd.Args, " "), strings.TrimSpace(stderr.String()))
+	}
+	return addResult{cid: out, wall: wall, rss: rss}, nil
+}
+
+// fresh returns an empty directory under dir and its remover. Removal is
+// followed by a sync so that the next measurement does not pay for this
+// one's deletions (the disk is mounted with online discard).
+func fresh(dir, prefix string) (string, func(), error) {
+	d, err := os.MkdirTemp(dir, prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	return d, func() { os.RemoveAll(d); unix.Sync() }, nil
+}
+
+func kuboAdd(ctx context.Context, bin, scratch, file string) (addResult, error) {
+	repo, remove, err := fresh(scratch, "kubo-")
+	if err != nil {
+		return addResult{}, err
+	}
+	defer remove()
+	env := append(os.Environ(), "IPFS_PATH="+repo)
+	initCmd := exec.CommandContext(ctx, bin, "init", "--empty-repo")
+	initCmd.Env = env
+	if out, err := initCmd.CombinedOutput(); err != nil {
+		return addResult{}, fmt.Errorf("ipfs init: %w: %s", err, out)
+	}
+	cmd := exec.CommandContext(ctx, bin, "add", "--offline", "-Q", "--cid-version=1", file)
+	cmd.Env = env
+	return runMeasured(cmd)
+}
+
+// flotilla runs adds with a flotilla binary, or with this program as a
+// child running the Go API.
+type flotilla struct {
+	bin  string   // the program to run
+	args []string // before the data directory and file
+	mode string
+}
+
+func newFlotilla(ctx context.Context, bin string) (*flotilla, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	api := &flotilla{bin: self, args: []string{childFlag}, mode: "Go API"}
+	if bin == "" {
+		return api, nil
+	}
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		return nil, err
+	}
+	// A binary without the add command still answers --help for it with
+	// the root's usage; asking for add's own flags tells the two apart.
+	out, _ := exec.CommandContext(ctx, abs, "add", "--help").CombinedOutput()
+	if !bytes.Contains(out, []byte("cid-version")) {
+		fmt.Fprintf(os.Stderr, "addbench: %s has no add command; using the Go API\n", bin)
+		return api, nil
+	}
+	return &flotilla{bin: abs, mode: "CLI"}, nil
+}
+
+func (f *flotilla) describe() string {
+	if f.mode == "CLI" {
+		return f.bin + " --data DIR add -Q --cid-version=1 FILE"
+	}
+	return "Go API (daemon.OpenLocal + Node.Add) in a child process of addbench"
+}
+
+func (f *flotilla) add(ctx context.Context, scratch, file string) (addResult, error) {
+	data, remove, err := fresh(scratch, "flotilla-")
+	if err != nil {
+		return addResult{}, err
+	}
+	defer remove()
+	var cmd *exec.Cmd
+	if f.mode == "CLI" {
+		cmd = exec.CommandContext(ctx, f.bin, "--data", data, "add", "-Q", "--cid-version=1", file)
+	} else {
+		cmd = exec.CommandContext(ctx, f.bin, append(f.args, data, file)...)
+	}
+	return runMeasured(cmd)
+}
+
+// childAdd adds file to a fresh data directory through the Go API, as
+// `flotilla --data DIR add -Q --cid-version=1 FILE` does, and prints the
+// root CID.
+func childAdd(data, file string) error {
+	ctx := context.Background()
+	cfg := daemon.DefaultConfig()
+	cfg.Data = data
+	cfg.Offline = true
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	local, err := daemon.OpenLocal(ctx, data, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer local.Close()
+	one := 1
+	s, err := importer.Params{CidVersion: &one}.Resolve()
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(file)
+	if err != nil {
+		return err
+	}
+	f, err := files.NewSerialFile(file, false, st)
+	if err != nil {
+		return err
+	}
+	args := files.NewSliceDirectory([]files.DirEntry{files.FileEntry(filepath.Base(file), f)})
+	roots, err := local.Node.Add(ctx, args, ipfs.AddOptions{Import: s, Pin: true}, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Println(roots[0].Node.Cid())
+	return local.Close()
+}
+
+// diskWrite writes size bytes sequentially next to the repos and
+// fdatasyncs them: the most a block store on this disk could sustain.
+func diskWrite(dir string, size int64) (float64, error) {
+	p := filepath.Join(dir, "seqwrite.tmp")
+	defer func() { os.Remove(p); unix.Sync() }()
+	buf := make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{'d', 'i', 's', 'k'}).Read(buf)
+	unix.Sync()
+	start := time.Now()
+	f, err := os.Create(p)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	for left := size; left > 0; left -= int64(len(buf)) {
+		if _, err := f.Write(buf[:min(int64(len(buf)), left)]); err != nil {
+			return 0, err
+		}
+	}
+	if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		return 0, err
+	}
+	if err := f.Close(); err != nil {
+		return 0, err
+	}
+	return float64(size) / (1 << 20) / time.Since(start).Seconds(), nil
+}
+
+// hashRates returns SHA-256 rates over the file's bytes, held in memory so
+// that only hashing is timed: on all cores (one goroutine per CPU taking
+// 256 KiB chunks in turn) and on one.
+func hashRates(file string, runs int) (all, one []float64, err error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	for range runs {
+		all = append(all, hashRate(data, runtime.NumCPU()))
+		one = append(one, hashRate(data, 1))
+	}
+	return all, one, nil
+}
+
+func hashRate(data []byte, workers int) float64 {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				off := next.Add(hashChunk) - hashChunk
+				if off >= int64(len(data)) {
+					return
+				}
+				sha256.Sum256(data[off:min(off+hashChunk, int64(len(data)))])
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(len(data)) / (1 << 20) / time.Since(start).Seconds()
+}
+
+func rates(rs []addResult, size int64) []float64 {
+	var v []float64
+	for _, r := range rs {
+		v = append(v, r.rate(size))
+	}
+	return v
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func medianRSS(rs []addResult) int64 {
+	var v []float64
+	for _, r := range rs {
+		v = append(v, float64(r.rss))
+	}
+	return int64(median(v))
+}
+
+func maxRSS(rs []addResult) int64 {
+	var m int64
+	for _, r := range rs {
+		m = max(m, r.rss)
+	}
+	return m
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
+
+// parseSize reads "1GiB", "64MiB", "512KiB" or a plain byte count.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errors.New("-size: want a positive byte count, e.g. 1GiB, 64MiB or 1048576")
+	}
+	return n * mult, nil
+}
