@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -109,11 +108,4 @@ func configCmd(g *globals) *cobra.Command {
 	bindDaemonFlags(show.Flags(), &g.cfg)
 	cmd.AddCommand(show)
 	return cmd
-}
-
-// envHelp lists the variable of each flag, for the docs.
-func envHelp(fs *pflag.FlagSet) string {
-	var b strings.Builder
-	fs.VisitAll(func(f *pflag.Flag) { fmt.Fprintf(&b, "--%s\t%s\n", f.Name, config.EnvName(f.Name)) })
-	return b.String()
 }

@@ -45,6 +45,7 @@ const flushEvery = 256 << 10
 // Add imports every top-level entry of args the way Kubo's add command treats
 // its arguments: each entry gets its own DAG, unless s.Wrap asks for one
 // directory around all of them. Blocks go to ds; pinning is the caller's.
+// When Add returns, every block has been handed to ds and ds has returned.
 // events, if not nil, is called from this goroutine.
 func Add(ctx context.Context, ds ipld.DAGService, args files.Directory, s Settings, events func(Event)) ([]Root, error) {
 	if events == nil {
@@ -53,6 +54,11 @@ func Add(ctx context.Context, ds ipld.DAGService, args files.Directory, s Settin
 	if s.Wrap {
 		args = files.NewSliceDirectory([]files.DirEntry{files.FileEntry("", args)})
 	}
+	// File blocks are written behind the import, across files, and waited
+	// for once at the end (and on the way out of an error: no commit
+	// outlives Add).
+	w := newBlockWriter(ctx, ds)
+	defer w.wait()
 	var roots []Root
 	it := args.Entries()
 	for it.Next() {
@@ -66,7 +72,7 @@ func Add(ctx context.Context, ds ipld.DAGService, args files.Directory, s Settin
 			}
 			events(e)
 		}
-		a := &adder{ctx: ctx, ds: ds, buffered: ipld.NewBufferedDAG(ctx, ds), s: s, events: named}
+		a := &adder{ctx: ctx, ds: ds, files: w, s: s, events: named}
 		nd, err := a.addRoot(node)
 		if err != nil {
 			if name != "" {
@@ -82,6 +88,9 @@ func Add(ctx context.Context, ds ipld.DAGService, args files.Directory, s Settin
 	if len(roots) == 0 {
 		return nil, errors.New("nothing to import: expected a file argument")
 	}
+	if err := w.Flush(); err != nil {
+		return nil, err
+	}
 	return roots, nil
 }
 
@@ -89,13 +98,14 @@ func Add(ctx context.Context, ds ipld.DAGService, args files.Directory, s Settin
 // trickle layout; the directory tree is assembled in an MFS root so that
 // directories switch to HAMT sharding exactly where Kubo's do.
 type adder struct {
-	ctx      context.Context
-	ds       ipld.DAGService
-	buffered *ipld.BufferedDAG
-	s        Settings
-	events   func(Event)
-	root     *mfs.Root // created lazily
-	live     int       // entries added since the last MFS memory flush
+	ctx    context.Context
+	ds     ipld.DAGService // directories and symlinks: few, small, written at once
+	files  *blockWriter    // file blocks
+	s      Settings
+	events func(Event)
+	root   *mfs.Root // created lazily
+	live   int       // entries added since the last MFS memory flush
+	lone   ipld.Node // the entry itself when it is a file or symlink
 }
 
 func (a *adder) dirOptions() []mfs.Option {
@@ -131,32 +141,26 @@ func (a *adder) addRoot(node files.Node) (ipld.Node, error) {
 		return nil, err
 	}
 	rootDir := mr.GetDirectory()
-	var top mfs.FSNode = rootDir
 	if err := rootDir.Flush(); err != nil {
 		return nil, err
-	}
-	name := ""
-	if _, isDir := node.(files.Directory); !isDir {
-		names, err := rootDir.ListNames(a.ctx)
-		if err != nil {
-			return nil, err
-		}
-		if len(names) == 0 {
-			return nil, errors.New("import produced no entry")
-		}
-		name = names[0]
-		if top, err = rootDir.Child(name); err != nil {
-			return nil, err
-		}
 	}
 	if err := mr.Close(); err != nil {
 		return nil, err
 	}
-	nd, err := top.GetNode()
+	if _, isDir := node.(files.Directory); !isDir {
+		// A lone file is the only child of the MFS root, which Kubo reads
+		// back from the DAG service. That read fails with --only-hash,
+		// which keeps no block, so the node placed there is returned.
+		if a.lone == nil {
+			return nil, errors.New("import produced no entry")
+		}
+		return a.lone, nil
+	}
+	nd, err := rootDir.GetNode()
 	if err != nil {
 		return nil, err
 	}
-	if err := a.emitDirs(name, top); err != nil {
+	if err := a.emitDirs("", rootDir); err != nil {
 		return nil, err
 	}
 	return nd, nil
@@ -236,17 +240,25 @@ func (a *adder) addSymlink(path string, l *files.Symlink) error {
 }
 
 func (a *adder) addFile(path string, f files.File) error {
-	var r io.Reader = f
-	r = &progressReader{r: r, report: func(n int64) { a.events(Event{Name: path, Bytes: n}) }}
-	spl, err := chunker.FromString(r, a.s.Chunker)
+	spl, err := chunker.FromString(f, a.s.Chunker)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadParams, err)
 	}
+	report := func(n int64) { a.events(Event{Name: path, Bytes: n}) }
+	var builder cid.Builder
+	if a.s.CidBuilder == nil {
+		// boxo's defaults; nothing to compute ahead with.
+		spl = &progressSplitter{Splitter: spl, report: report}
+	} else {
+		ahead, b := a.hashAhead(spl, report)
+		defer ahead.stop()
+		spl, builder = ahead, b
+	}
 	params := helpers.DagBuilderParams{
-		Dagserv:    a.buffered,
+		Dagserv:    a.files,
 		RawLeaves:  a.s.RawLeaves,
 		Maxlinks:   a.s.MaxFileLinks,
-		CidBuilder: a.s.CidBuilder,
+		CidBuilder: builder,
 	}
 	db, err := params.New(spl)
 	if err != nil {
@@ -261,15 +273,30 @@ func (a *adder) addFile(path string, f files.File) error {
 	if err != nil {
 		return err
 	}
-	if err := a.buffered.Commit(); err != nil {
-		return err
-	}
 	return a.place(path, nd)
+}
+
+// hashAhead wraps spl so that leaves are hashed ahead of the layout, and
+// returns the CID builder the layout must use to benefit (see leaves.go).
+func (a *adder) hashAhead(spl chunker.Splitter, report func(int64)) (*hashAhead, cid.Builder) {
+	kind := leafKind{raw: a.s.RawLeaves, unixType: unixfs.TFile}
+	if a.s.Trickle {
+		kind.unixType = unixfs.TRaw // trickle's leaves, unlike balanced's
+	}
+	memo := &leafMemo{codec: cid.DagProtobuf}
+	leafBuilder := a.s.CidBuilder // dag-pb leaves take the builder as is
+	if kind.raw {
+		memo.codec = cid.Raw
+		leafBuilder = a.s.CidBuilder.WithCodec(cid.Raw)
+	}
+	h := newHashAhead(a.ctx, spl, kind, leafBuilder, memo, report)
+	return h, memoBuilder{base: a.s.CidBuilder, memo: memo}
 }
 
 // place links nd into the MFS tree at path and reports it.
 func (a *adder) place(path string, nd ipld.Node) error {
-	if path == "" {
+	if path == "" { // the top-level entry itself, a file or a symlink
+		a.lone = nd
 		path = nd.Cid().String()
 	}
 	mr, err := a.mfsRoot()
@@ -329,22 +356,22 @@ func (a *adder) emit(path string, nd ipld.Node) error {
 	return nil
 }
 
-// progressReader reports the bytes read every progressStep and at EOF.
-type progressReader struct {
-	r      io.Reader
+// progressSplitter reports the bytes chunked every progressStep and at EOF.
+type progressSplitter struct {
+	chunker.Splitter
 	n      int64
 	last   int64
 	report func(int64)
 }
 
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.n += int64(n)
+func (p *progressSplitter) NextBytes() ([]byte, error) {
+	b, err := p.Splitter.NextBytes()
+	p.n += int64(len(b))
 	if p.n-p.last >= progressStep || (err == io.EOF && p.n != p.last) {
 		p.last = p.n
 		p.report(p.n)
 	}
-	return n, err
+	return b, err
 }
 
 // FormatSize renders a DAG size as Kubo's add events do (a decimal string).

@@ -103,7 +103,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Node, error) {
 
 	// Identity CIDs carry their data inline and are never stored; the
 	// GC locker lets an add keep the collector out until its pin is set.
-	base := blockstore.NewIdStore(blockstore.NewBlockstoreNoPrefix(d.Blocks))
+	base := blockstore.NewIdStore(blockstore.NewBlockstore(d.Blocks, blockstore.NoPrefix()))
 	n.Blocks = blockstore.NewGCBlockstore(base, blockstore.NewGCLocker())
 
 	if d.Network != nil {

@@ -1,0 +1,53 @@
+# flotilla: `make run` starts a single-node cluster, `make test` runs everything CI runs.
+SHELL := bash
+GO ?= go
+TOOLS := $(CURDIR)/.tools/bin
+KUBO := $(TOOLS)/ipfs
+STATICCHECK := $(TOOLS)/staticcheck
+FUZZTIME ?= 30s
+
+.PHONY: run build test check unit tools bench fuzz clean
+
+## run: start a single-node flotilla with built-in defaults (data in ~/.flotilla)
+run:
+	$(GO) run ./cmd/flotilla daemon
+
+## build: build bin/flotilla
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/flotilla ./cmd/flotilla
+
+## test: formatting, vet, staticcheck, then every test with the race detector
+test: tools check unit
+
+check: tools
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+unit: tools
+	FLOTILLA_KUBO=$(KUBO) $(GO) test -race -timeout 20m ./...
+
+## tools: build the real peers and linters the tests use, into .tools/bin (cached)
+tools: $(KUBO) $(STATICCHECK)
+
+$(KUBO): tools/kubo/go.mod tools/kubo/go.sum
+	cd tools/kubo && GOBIN=$(TOOLS) $(GO) install github.com/ipfs/kubo/cmd/ipfs
+
+$(STATICCHECK): tools/staticcheck/go.mod tools/staticcheck/go.sum
+	cd tools/staticcheck && GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck
+
+## bench: add throughput of a 1 GiB file against kubo and the hardware limits
+bench: tools build
+	$(GO) run ./bench/addbench -flotilla bin/flotilla -kubo $(KUBO)
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin .tools

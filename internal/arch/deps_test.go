@@ -1,0 +1,46 @@
+package arch
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/flotilla-ipfs/flotilla/"
+
+// rules: a package, the imports it must never reach (directly or not), and
+// why.
+var rules = []struct {
+	pkg    string
+	banned []string
+	why    string
+}{
+	{"internal/config", []string{"github.com/ipfs/", "github.com/libp2p/", mod + "internal/"},
+		"settings are plain data: loading them must not pull in a network or storage stack"},
+	{"internal/importer", []string{mod + "internal/ipfs", mod + "internal/daemon", "github.com/libp2p/go-libp2p", "github.com/ipfs/boxo/bitswap"},
+		"import is pure DAG building; where blocks go is the caller's business"},
+	{"internal/storage", []string{mod + "internal/ipfs", "github.com/libp2p/go-libp2p"},
+		"datastores know nothing of the node built on them"},
+	{"internal/ipfs", []string{mod + "internal/daemon", mod + "internal/kuborpc", mod + "cmd/"},
+		"the node knows nothing of the APIs that expose it"},
+	{"internal/kuborpc", []string{mod + "internal/daemon", mod + "internal/repo"},
+		"an API talks to the node it is given, not to the process that composes it"},
+	{"internal/repo", []string{mod + "internal/ipfs", "github.com/ipfs/boxo"},
+		"the data directory's lock and identity are below the node"},
+}
+
+func TestDependencyRules(t *testing.T) {
+	for _, r := range rules {
+		out, err := exec.Command("go", "list", "-deps", mod+r.pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", r.pkg, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, b := range r.banned {
+				if strings.HasPrefix(dep, b) && dep != mod+r.pkg {
+					t.Errorf("%s depends on %s, which it must not: %s", r.pkg, dep, r.why)
+				}
+			}
+		}
+	}
+}
