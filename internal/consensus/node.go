@@ -1,0 +1,222 @@
+// Package consensus keeps the pinset consistent across peers with
+// hashicorp/raft: the log and stable store in pebble, the FSM applying
+// batched operations to the pebble-backed state, snapshots streamed from
+// it. Writes are group-committed: many operations, one log entry.
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"github.com/flotilla-ipfs/flotilla/internal/state"
+)
+
+// ErrNotLeader is returned by leader-only operations on a follower.
+var ErrNotLeader = errors.New("not the raft leader")
+
+// Config tunes raft.
+type Config struct {
+	Dir string // raft log and snapshots
+	ID  string // this server's ID (its peer ID)
+	// Addr is the address other servers dial (host:port).
+	Addr string
+	// HeartbeatTimeout bounds how long followers wait for the leader
+	// before an election; the leader's lease follows it.
+	HeartbeatTimeout time.Duration
+	// SnapshotThreshold is how many entries trigger a snapshot.
+	SnapshotThreshold uint64
+}
+
+// DefaultConfig detects a dead leader in about a second.
+func DefaultConfig() Config {
+	return Config{HeartbeatTimeout: time.Second, SnapshotThreshold: 8192}
+}
+
+// Node is this peer's raft server.
+type Node struct {
+	raft  *raft.Raft
+	st    *state.Store
+	logs  *logStore
+	trans *raft.NetworkTransport
+	log   *slog.Logger
+
+	applyCh chan applyReq
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// New starts the raft server over an already opened state and a stream
+// layer (clusternet's raft listener). It neither bootstraps nor joins.
+func New(cfg Config, st *state.Store, stream raft.StreamLayer, log *slog.Logger) (*Node, error) {
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	logs, err := openLogStore(filepath.Join(cfg.Dir, "log"))
+	if err != nil {
+		return nil, err
+	}
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: &slogWriter{log: log}})
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog)
+	if err != nil {
+		logs.Close()
+		return nil, err
+	}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: stream, MaxPool: 4, Timeout: 10 * time.Second, Logger: hlog,
+	})
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.Logger = hlog
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.HeartbeatTimeout
+	rc.LeaderLeaseTimeout = cfg.HeartbeatTimeout / 2
+	rc.CommitTimeout = 5 * time.Millisecond
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.TrailingLogs = 10240
+	rc.MaxAppendEntries = 256
+	rc.BatchApplyCh = true
+	// The state is persistent (pebble, synced per entry): on restart it is
+	// already at or past the latest snapshot, so restoring would only cost
+	// time. New or lagging servers still install snapshots from the leader.
+	rc.NoSnapshotRestoreOnStart = true
+	r, err := raft.NewRaft(rc, &fsm{st: st}, logs, logs, snaps, trans)
+	if err != nil {
+		trans.Close()
+		logs.Close()
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	n := &Node{raft: r, st: st, logs: logs, trans: trans, log: log,
+		applyCh: make(chan applyReq, 4096), stop: make(chan struct{}), done: make(chan struct{})}
+	go n.batchLoop()
+	return n, nil
+}
+
+// HasState reports whether this server has ever been part of a cluster.
+func (n *Node) HasState() bool {
+	return n.raft.LastIndex() > 0
+}
+
+// Bootstrap forms a new cluster of the given servers. Every server of a
+// bootstrap-expect group calls it with the same list; raft accepts it only
+// on servers without state.
+func (n *Node) Bootstrap(servers []raft.Server) error {
+	err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+	if errors.Is(err, raft.ErrCantBootstrap) {
+		return nil
+	}
+	return err
+}
+
+// IsLeader reports whether this server leads.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the leader's ID and address, empty when unknown.
+func (n *Node) Leader() (id, addr string) {
+	a, i := n.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// LeaderCh reports leadership changes of this server.
+func (n *Node) LeaderCh() <-chan bool { return n.raft.LeaderCh() }
+
+// Servers returns the current raft configuration.
+func (n *Node) Servers() ([]raft.Server, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	return f.Configuration().Servers, nil
+}
+
+// AddServer adds (or re-adds) a server as voter or non-voter. Leader only.
+func (n *Node) AddServer(id, addr string, voter bool) error {
+	var f raft.IndexFuture
+	if voter {
+		f = n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 30*time.Second)
+	} else {
+		f = n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 30*time.Second)
+	}
+	return leaderErr(f.Error())
+}
+
+// RemoveServer removes a server from the configuration. Leader only.
+func (n *Node) RemoveServer(id string) error {
+	return leaderErr(n.raft.RemoveServer(raft.ServerID(id), 0, 30*time.Second).Error())
+}
+
+// ReadIndex returns an index that every read must wait for to see every
+// write acknowledged before the call: the leader's commit index, after the
+// leader confirmed it still leads. Leader only.
+func (n *Node) ReadIndex() (uint64, error) {
+	if err := leaderErr(n.raft.VerifyLeader().Error()); err != nil {
+		return 0, err
+	}
+	return n.raft.CommitIndex(), nil
+}
+
+// WaitApplied blocks until this server's FSM has applied index.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	for n.raft.AppliedIndex() < index {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.st.Changed():
+		case <-time.After(5 * time.Millisecond):
+			// Entries that do not change the state (configuration,
+			// no-ops) advance the applied index without a signal.
+		}
+	}
+	return nil
+}
+
+// LeadershipTransfer hands leadership to another voter, if this leads.
+func (n *Node) LeadershipTransfer() error {
+	if !n.IsLeader() {
+		return nil
+	}
+	return n.raft.LeadershipTransfer().Error()
+}
+
+// Stats exposes raft's counters (for status pages and tests).
+func (n *Node) Stats() map[string]string { return n.raft.Stats() }
+
+// Shutdown stops raft and closes the log. The state is the caller's.
+func (n *Node) Shutdown() error {
+	close(n.stop)
+	<-n.done
+	err := n.raft.Shutdown().Error()
+	return errors.Join(err, n.trans.Close(), n.logs.Close())
+}
+
+func leaderErr(err error) error {
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+		return fmt.Errorf("%w: %v", ErrNotLeader, err)
+	}
+	return err
+}
+
+// slogWriter turns hclog's lines into slog records.
+type slogWriter struct{ log *slog.Logger }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	switch {
+	case strings.Contains(msg, "[ERROR]"):
+		w.log.Error(msg, "component", "raft")
+	default:
+		w.log.Warn(msg, "component", "raft")
+	}
+	return len(p), nil
+}
+
+var _ io.Writer = (*slogWriter)(nil)

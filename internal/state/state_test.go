@@ -1,0 +1,117 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	cid "github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
+
+	"github.com/flotilla-ipfs/flotilla/internal/member"
+	"github.com/flotilla-ipfs/flotilla/internal/pin"
+)
+
+func testCid(i int) cid.Cid {
+	h, _ := mh.Sum([]byte(fmt.Sprint(i)), mh.SHA2_256, -1)
+	return cid.NewCidV1(cid.Raw, h)
+}
+
+func TestPinCodecRoundTrip(t *testing.T) {
+	p := pin.Pin{
+		Cid: testCid(1), Name: "n", Mode: pin.Recursive, ReplicationMin: -1, ReplicationMax: -1,
+		Allocations: []string{"a", "b"}, UserAllocations: []string{"b"}, Metadata: map[string]string{"k": "v"},
+		ExpireAt: time.Unix(1700000000, 5).UTC(), Origins: []string{"/ip4/1.2.3.4/tcp/4001"},
+		PinUpdate: testCid(2), Timestamp: time.Unix(1600000000, 0).UTC(),
+	}
+	got, err := DecodePin(EncodePin(nil, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, p) {
+		t.Fatalf("DecodePin(EncodePin(p)) = %+v, want %+v", got, p)
+	}
+	if _, err := DecodePin([]byte{0x0a, 0xff}); err == nil {
+		t.Fatal("DecodePin of a truncated record = nil error")
+	}
+}
+
+func TestApplyListAllocationsSnapshot(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var ops []Op
+	for i := range 100 {
+		ops = append(ops, Op{Kind: OpPutPin, Pin: pin.Pin{Cid: testCid(i), Mode: pin.Recursive, Allocations: []string{"a", fmt.Sprint("p", i%2)}}})
+	}
+	ops = append(ops, Op{Kind: OpPutMember, Member: member.Member{ID: "a", Zone: "z1"}})
+	if err := s.Apply(1, ops); err != nil {
+		t.Fatal(err)
+	}
+	// Reallocating a pin moves it in the allocation index.
+	moved := pin.Pin{Cid: testCid(0), Mode: pin.Recursive, Allocations: []string{"b"}}
+	if err := s.Apply(2, []Op{{Kind: OpPutPin, Pin: moved}, {Kind: OpDeletePin, Cid: testCid(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	// A replayed entry is skipped.
+	if err := s.Apply(2, []Op{{Kind: OpDeletePin, Cid: testCid(2)}}); err != nil {
+		t.Fatal(err)
+	}
+	count := func(peer string) int {
+		n := 0
+		s.ListAllocated(ctx, peer, func(cid.Cid) error { n++; return nil })
+		return n
+	}
+	if a, b, p0 := count("a"), count("b"), count("p0"); a != 98 || b != 1 || p0 != 49 {
+		t.Fatalf("allocations a=%d b=%d p0=%d, want 98, 1, 49", a, b, p0)
+	}
+	var listed []cid.Cid
+	s.List(ctx, cid.Undef, func(p pin.Pin) error { listed = append(listed, p.Cid); return nil })
+	if len(listed) != 99 {
+		t.Fatalf("List gave %d pins, want 99", len(listed))
+	}
+	for i := 1; i < len(listed); i++ {
+		if bytes.Compare(listed[i-1].Bytes(), listed[i].Bytes()) >= 0 {
+			t.Fatal("List is not in CID-byte order")
+		}
+	}
+	var after []cid.Cid
+	s.List(ctx, listed[9], func(p pin.Pin) error { after = append(after, p.Cid); return nil })
+	if len(after) != 89 || !after[0].Equals(listed[10]) {
+		t.Fatalf("List after the 10th pin gave %d pins starting %v", len(after), after[0])
+	}
+
+	var buf bytes.Buffer
+	snap := s.Snapshot()
+	if _, err := snap.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	other, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	other.Apply(1, []Op{{Kind: OpPutPin, Pin: pin.Pin{Cid: testCid(999)}}})
+	if err := other.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if other.Applied() != 2 {
+		t.Fatalf("restored applied index = %d, want 2", other.Applied())
+	}
+	if _, ok, _ := other.Get(testCid(999)); ok {
+		t.Fatal("Restore kept a pin that is not in the snapshot")
+	}
+	if got, ok, _ := other.Get(testCid(0)); !ok || !reflect.DeepEqual(got.Allocations, []string{"b"}) {
+		t.Fatalf("restored pin = %+v, %v", got, ok)
+	}
+	if _, full := other.DrainChanges(); !full {
+		t.Fatal("Restore did not ask watchers for a full resync")
+	}
+}

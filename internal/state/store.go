@@ -1,0 +1,318 @@
+// Package state is the replicated pinset as one peer stores it: pins,
+// their allocation index and the cluster's members, in pebble, so that the
+// pinset can grow to tens of millions of pins without living in memory.
+//
+// Reads are open to everyone. Writes come only from the raft FSM (Apply and
+// Restore): every peer applies the same log, so every peer holds the same
+// state at the same index.
+package state
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+	cid "github.com/ipfs/go-cid"
+
+	"github.com/flotilla-ipfs/flotilla/internal/member"
+	"github.com/flotilla-ipfs/flotilla/internal/pin"
+)
+
+// Key layout. Pins sort by CID bytes, so every peer lists them in the same
+// order and per-peer streams can be merged.
+var (
+	prefixPin    = []byte("p/")
+	prefixAlloc  = []byte("a/") // a/<peer>/<cid>: the pins allocated to a peer
+	prefixMember = []byte("m/")
+	keyApplied   = []byte("z/applied")
+)
+
+// OpKind numbers are persisted in the raft log: append only, never reuse.
+type OpKind uint8
+
+// Operations on the state.
+const (
+	OpPutPin       OpKind = 1
+	OpDeletePin    OpKind = 2
+	OpPutMember    OpKind = 3
+	OpDeleteMember OpKind = 4
+)
+
+// Op is one change. Only the fields of its kind are set.
+type Op struct {
+	Kind   OpKind
+	Pin    pin.Pin       // OpPutPin
+	Cid    cid.Cid       // OpDeletePin
+	Member member.Member // OpPutMember
+	ID     string        // OpDeleteMember
+}
+
+// maxPendingChanges bounds the change feed; past it, watchers are told to
+// resynchronise fully instead.
+const maxPendingChanges = 1 << 16
+
+// Store is the pinset of one peer.
+type Store struct {
+	db      *pebble.DB
+	applied atomic.Uint64
+
+	mu       sync.Mutex // guards changes, overflow, signal
+	changes  []cid.Cid
+	overflow bool
+	signal   chan struct{}
+}
+
+// Open opens (creating if needed) the state in dir.
+func Open(dir string) (*Store, error) {
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	if err != nil {
+		return nil, fmt.Errorf("open state: %w", err)
+	}
+	s := &Store{db: db, signal: make(chan struct{}, 1)}
+	v, closer, err := db.Get(keyApplied)
+	switch {
+	case err == nil:
+		s.applied.Store(binary.BigEndian.Uint64(v))
+		closer.Close()
+	case !errors.Is(err, pebble.ErrNotFound):
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Applied is the index of the last log entry applied.
+func (s *Store) Applied() uint64 { return s.applied.Load() }
+
+func pinKey(c cid.Cid) []byte { return append(bytes.Clone(prefixPin), c.Bytes()...) }
+
+func allocKey(peer string, c cid.Cid) []byte {
+	k := append(bytes.Clone(prefixAlloc), peer...)
+	k = append(k, '/')
+	return append(k, c.Bytes()...)
+}
+
+func memberKey(id string) []byte { return append(bytes.Clone(prefixMember), id...) }
+
+// Apply applies the ops of log entry index atomically, with the index, so a
+// crash never leaves half an entry applied. An entry at or below the applied
+// index is a replay and is skipped.
+func (s *Store) Apply(index uint64, ops []Op) error {
+	if index <= s.applied.Load() {
+		return nil
+	}
+	b := s.db.NewIndexedBatch()
+	defer b.Close()
+	var changed []cid.Cid
+	for _, op := range ops {
+		switch op.Kind {
+		case OpPutPin:
+			if err := s.unindex(b, op.Pin.Cid); err != nil {
+				return err
+			}
+			if err := b.Set(pinKey(op.Pin.Cid), EncodePin(nil, op.Pin), nil); err != nil {
+				return err
+			}
+			for _, a := range op.Pin.Allocations {
+				if err := b.Set(allocKey(a, op.Pin.Cid), nil, nil); err != nil {
+					return err
+				}
+			}
+			changed = append(changed, op.Pin.Cid)
+		case OpDeletePin:
+			if err := s.unindex(b, op.Cid); err != nil {
+				return err
+			}
+			if err := b.Delete(pinKey(op.Cid), nil); err != nil {
+				return err
+			}
+			changed = append(changed, op.Cid)
+		case OpPutMember:
+			if err := b.Set(memberKey(op.Member.ID), EncodeMember(nil, op.Member), nil); err != nil {
+				return err
+			}
+		case OpDeleteMember:
+			if err := b.Delete(memberKey(op.ID), nil); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("state: unknown op kind %d", op.Kind)
+		}
+	}
+	var idx [8]byte
+	binary.BigEndian.PutUint64(idx[:], index)
+	if err := b.Set(keyApplied, idx[:], nil); err != nil {
+		return err
+	}
+	// Synced: with raft restoring no snapshot at start (the state is
+	// persistent), the applied index on disk must never run behind a
+	// snapshot raft has taken.
+	if err := b.Commit(pebble.Sync); err != nil {
+		return err
+	}
+	s.applied.Store(index)
+	s.notify(changed)
+	return nil
+}
+
+// unindex removes the allocation index entries of the pin c, if stored.
+func (s *Store) unindex(b *pebble.Batch, c cid.Cid) error {
+	v, closer, err := b.Get(pinKey(c))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	old, err := DecodePin(v)
+	closer.Close()
+	if err != nil {
+		return err
+	}
+	for _, a := range old.Allocations {
+		if err := b.Delete(allocKey(a, c), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) notify(changed []cid.Cid) {
+	s.mu.Lock()
+	if len(s.changes)+len(changed) > maxPendingChanges {
+		s.overflow, s.changes = true, nil
+	} else if !s.overflow {
+		s.changes = append(s.changes, changed...)
+	}
+	s.mu.Unlock()
+	select {
+	case s.signal <- struct{}{}:
+	default:
+	}
+}
+
+// Changed is signalled after every applied entry (coalesced).
+func (s *Store) Changed() <-chan struct{} { return s.signal }
+
+// DrainChanges returns the pins changed since the last call. full is true
+// when too many changed to track one by one: the caller must then look at
+// the whole pinset.
+func (s *Store) DrainChanges() (changed []cid.Cid, full bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changed, full = s.changes, s.overflow
+	s.changes, s.overflow = nil, false
+	return changed, full
+}
+
+// Get returns the pin for c.
+func (s *Store) Get(c cid.Cid) (pin.Pin, bool, error) {
+	v, closer, err := s.db.Get(pinKey(c))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return pin.Pin{}, false, nil
+	}
+	if err != nil {
+		return pin.Pin{}, false, err
+	}
+	defer closer.Close()
+	p, err := DecodePin(v)
+	return p, err == nil, err
+}
+
+// List calls fn for every pin in CID-byte order, starting after the pin
+// after (cid.Undef: from the start), until fn returns an error. It reads a
+// consistent snapshot and holds nothing in memory.
+func (s *Store) List(ctx context.Context, after cid.Cid, fn func(pin.Pin) error) error {
+	lower := prefixPin
+	if after.Defined() {
+		lower = append(pinKey(after), 0)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper(prefixPin)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p, err := DecodePin(it.Value())
+		if err != nil {
+			return fmt.Errorf("pin %x: %w", it.Key(), err)
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// ListAllocated calls fn with the CID of every pin allocated to peer.
+func (s *Store) ListAllocated(ctx context.Context, peer string, fn func(cid.Cid) error) error {
+	prefix := append(append(bytes.Clone(prefixAlloc), peer...), '/')
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: upper(prefix)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		c, err := cid.Cast(bytes.Clone(it.Key()[len(prefix):]))
+		if err != nil {
+			return err
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// Members returns every member, in ID order.
+func (s *Store) Members() ([]member.Member, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefixMember, UpperBound: upper(prefixMember)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []member.Member
+	for ok := it.First(); ok; ok = it.Next() {
+		m, err := DecodeMember(it.Value())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, it.Error()
+}
+
+// upper is the smallest key greater than every key with prefix.
+func upper(prefix []byte) []byte {
+	u := bytes.Clone(prefix)
+	for i := len(u) - 1; i >= 0; i-- {
+		if u[i] < 0xff {
+			u[i]++
+			return u[:i+1]
+		}
+	}
+	return nil
+}
+
+// quietLogger keeps pebble's informational chatter out of our logs.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}
