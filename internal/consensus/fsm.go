@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"io"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 
@@ -14,11 +15,16 @@ import (
 // state's change feed.
 type fsm struct {
 	st *state.Store
+	// applied is the index of the last entry the FSM has seen, whatever its
+	// type: raft's own AppliedIndex runs ahead of the FSM (it counts entries
+	// handed to the FSM goroutine, not applied ones).
+	applied atomic.Uint64
 }
 
 var _ raft.FSM = (*fsm)(nil)
 
 func (f *fsm) Apply(l *raft.Log) any {
+	defer f.applied.Store(l.Index)
 	if l.Type != raft.LogCommand {
 		return nil
 	}
@@ -35,7 +41,11 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	return f.st.Restore(rc)
+	if err := f.st.Restore(rc); err != nil {
+		return err
+	}
+	f.applied.Store(f.st.Applied())
+	return nil
 }
 
 type fsmSnapshot struct {

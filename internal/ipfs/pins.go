@@ -262,3 +262,9 @@ func (n *Node) PinVerify(ctx context.Context, emit func(VerifyResult) error) err
 	}
 	return nil
 }
+
+// IsPinnedRecursively reports whether c is pinned recursively.
+func (n *Node) IsPinnedRecursively(ctx context.Context, c cid.Cid) (bool, error) {
+	_, ok, err := n.Pins.IsPinnedWithType(ctx, c, pin.Recursive)
+	return ok, err
+}

@@ -137,7 +137,11 @@ func Start(ctx context.Context, cfg Config, key crypto.PrivKey, reg prometheus.R
 		libp2p.DefaultMuxers,
 		libp2p.DefaultSecurity,
 		libp2p.UserAgent(version.AgentVersion()),
-		libp2p.PrometheusRegisterer(reg),
+	}
+	if reg != nil {
+		opts = append(opts, libp2p.PrometheusRegisterer(reg))
+	} else {
+		opts = append(opts, libp2p.DisableMetrics())
 	}
 	if cfg.NATPortMap {
 		opts = append(opts, libp2p.NATPortMap())

@@ -1,0 +1,511 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	cid "github.com/ipfs/go-cid"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/flotilla-ipfs/flotilla/internal/clusternet"
+	"github.com/flotilla-ipfs/flotilla/internal/consensus"
+	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
+	"github.com/flotilla-ipfs/flotilla/internal/member"
+	"github.com/flotilla-ipfs/flotilla/internal/pin"
+	"github.com/flotilla-ipfs/flotilla/internal/placement"
+	"github.com/flotilla-ipfs/flotilla/internal/state"
+)
+
+// ErrNotFound means the pinset has no such pin.
+var ErrNotFound = errors.New("pin not found")
+
+// DefaultPort is the cluster port, as IPFS Cluster's.
+const DefaultPort = "9096"
+
+// Deps are what a peer is built on.
+type Deps struct {
+	Dir  string     // where the cluster keeps raft and state
+	ID   string     // this peer's ID (libp2p peer ID of the node)
+	Node *ipfs.Node // the local IPFS node, online
+	// SwarmAddrs lists the node's swarm addresses, for other peers'
+	// bitswap to dial.
+	SwarmAddrs func() []string
+	// FreeSpace reports the free bytes of the block store's disk.
+	FreeSpace func() uint64
+	Logger    *slog.Logger
+	// Faults cuts links in tests; nil in production.
+	Faults clusternet.Faults
+}
+
+// Peer is a running cluster peer.
+type Peer struct {
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	st      *state.Store
+	net     *clusternet.Net
+	raft    *consensus.Node
+	rpc     *rpcClient
+	srv     *http.Server
+	tracker *tracker
+
+	live *liveness // leader's view of the members; reset on leadership
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Start opens the state, starts raft and the RPC server, and joins or forms
+// the cluster in the background.
+func Start(ctx context.Context, cfg Config, d Deps) (*Peer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := state.Open(filepath.Join(d.Dir, "state"))
+	if err != nil {
+		return nil, err
+	}
+	n, err := clusternet.Listen(cfg.Listen, cfg.Announce, cfg.Secret, d.Faults)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("cluster listen on %s: %w", cfg.Listen, err)
+	}
+	rcfg := consensus.DefaultConfig()
+	rcfg.Dir, rcfg.ID, rcfg.Addr = filepath.Join(d.Dir, "raft"), d.ID, n.Addr()
+	rn, err := consensus.New(rcfg, st, &streamLayer{n}, d.Logger.With("component", "raft"))
+	if err != nil {
+		n.Close()
+		st.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p := &Peer{cfg: cfg, deps: d, log: d.Logger.With("component", "cluster"), st: st, net: n, raft: rn,
+		rpc: newRPCClient(n), cancel: cancel, live: newLiveness()}
+	p.srv = &http.Server{Handler: p.rpcHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go p.srv.Serve(n.Listener(clusternet.ProtoRPC))
+	p.tracker = newTracker(p)
+
+	p.goLoop(ctx, p.membership)
+	p.goLoop(ctx, p.heartbeatLoop)
+	p.goLoop(ctx, p.leaderLoop)
+	p.goLoop(ctx, p.tracker.run)
+	return p, nil
+}
+
+func (p *Peer) goLoop(ctx context.Context, f func(context.Context)) {
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); f(ctx) }()
+}
+
+// ID is this peer's ID.
+func (p *Peer) ID() string { return p.deps.ID }
+
+// Addr is this peer's cluster address.
+func (p *Peer) Addr() string { return p.net.Addr() }
+
+// IsLeader reports whether this peer leads.
+func (p *Peer) IsLeader() bool { return p.raft.IsLeader() }
+
+// Leader returns the leader's ID, empty when there is none.
+func (p *Peer) Leader() string { id, _ := p.raft.Leader(); return id }
+
+// Stop leaves gracefully: a leader hands leadership to another voter, the
+// leader is told this peer is leaving (so it counts as down at once, without
+// waiting for missed heartbeats), and everything stops.
+func (p *Peer) Stop() error {
+	if err := p.raft.LeadershipTransfer(); err != nil {
+		p.log.Warn("leadership transfer failed", "err", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	if id, _ := p.raft.Leader(); id != "" {
+		p.toLeader(ctx, "/v1/heartbeat", p.heartbeat(true), nil)
+	}
+	cancel()
+	p.cancel()
+	p.wg.Wait()
+	p.srv.Close()
+	err := p.raft.Shutdown()
+	return errors.Join(err, p.net.Close(), p.st.Close())
+}
+
+// self describes this peer as a member.
+func (p *Peer) self() member.Member {
+	return member.Member{ID: p.deps.ID, Name: p.cfg.PeerName, Zone: p.cfg.Zone, ClusterAddr: p.net.Addr(), SwarmAddrs: p.deps.SwarmAddrs()}
+}
+
+// membership gets this peer into a cluster: it forms a one-peer cluster,
+// forms one with the other bootstrap-expect peers, or joins through the
+// join addresses; a restarted peer with raft state simply resumes and, given
+// join addresses, asks to be (re)admitted in case it was removed meanwhile.
+func (p *Peer) membership(ctx context.Context) {
+	switch {
+	case p.raft.HasState() && len(p.cfg.Join) == 0:
+	case p.raft.HasState():
+		p.joinLoop(ctx)
+	case p.cfg.BootstrapExpect > 0:
+		p.bootstrapExpect(ctx)
+	case len(p.cfg.Join) > 0:
+		p.joinLoop(ctx)
+	default:
+		err := p.raft.Bootstrap([]raft.Server{{ID: raft.ServerID(p.deps.ID), Address: raft.ServerAddress(p.net.Addr())}})
+		if err != nil {
+			p.log.Error("bootstrap failed", "err", err)
+		}
+	}
+}
+
+// joinLoop asks the peers at the join addresses to admit this one until one
+// of them (or the leader they forward to) says yes.
+func (p *Peer) joinLoop(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for {
+		for _, addr := range resolve(ctx, p.cfg.Join) {
+			if addr == p.net.Addr() {
+				continue
+			}
+			err := p.rpc.do(ctx, addr, "/v1/join", memberToWire(p.self()), nil)
+			var re *remoteError
+			if errors.As(err, &re) && re.Kind == "not_leader" && re.Leader != "" {
+				err = p.rpc.do(ctx, re.Leader, "/v1/join", memberToWire(p.self()), nil)
+			}
+			if err == nil {
+				p.log.Info("joined the cluster", "via", addr)
+				return
+			}
+			p.log.Debug("join attempt failed", "via", addr, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// bootstrapExpect waits until BootstrapExpect peers (this one included)
+// answer at the join addresses, then every one of them bootstraps the same
+// configuration: the expected number of peers with the smallest IDs. A
+// peer that finds an existing cluster joins it instead.
+func (p *Peer) bootstrapExpect(ctx context.Context) {
+	for {
+		found := map[string]string{p.deps.ID: p.net.Addr()}
+		existing := ""
+		for _, addr := range resolve(ctx, p.cfg.Join) {
+			if addr == p.net.Addr() {
+				continue
+			}
+			var h helloResp
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err := p.rpc.do(cctx, addr, "/v1/hello", struct{}{}, &h)
+			cancel()
+			if err != nil {
+				continue
+			}
+			found[h.ID] = h.Addr
+			if h.HasCluster {
+				existing = h.Addr
+			}
+		}
+		if existing != "" {
+			p.joinLoop(ctx)
+			return
+		}
+		if len(found) >= p.cfg.BootstrapExpect {
+			ids := make([]string, 0, len(found))
+			for id := range found {
+				ids = append(ids, id)
+			}
+			slices.Sort(ids)
+			var servers []raft.Server
+			for _, id := range ids[:p.cfg.BootstrapExpect] {
+				servers = append(servers, raft.Server{ID: raft.ServerID(id), Address: raft.ServerAddress(found[id])})
+			}
+			if !slices.ContainsFunc(servers, func(s raft.Server) bool { return string(s.ID) == p.deps.ID }) {
+				p.joinLoop(ctx) // more peers than expected: the others form it
+				return
+			}
+			if err := p.raft.Bootstrap(servers); err != nil {
+				p.log.Error("bootstrap failed", "err", err)
+			}
+			p.log.Info("formed the cluster", "peers", len(servers))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// resolve turns join addresses into host:port strings. DNS names may stand
+// for several peers and are looked up again on every call, as service
+// discovery (Cloud Map, Kubernetes headless services) updates them.
+func resolve(ctx context.Context, addrs []string) []string {
+	var out []string
+	for _, a := range addrs {
+		host, port := a, DefaultPort
+		if strings.HasPrefix(a, "/") {
+			m, err := ma.NewMultiaddr(a)
+			if err != nil {
+				continue
+			}
+			for _, proto := range []int{ma.P_IP4, ma.P_IP6, ma.P_DNS, ma.P_DNS4, ma.P_DNS6} {
+				if v, err := m.ValueForProtocol(proto); err == nil {
+					host = v
+				}
+			}
+			if v, err := m.ValueForProtocol(ma.P_TCP); err == nil {
+				port = v
+			}
+		} else if h, pt, err := net.SplitHostPort(a); err == nil {
+			host, port = h, pt
+		}
+		if net.ParseIP(host) != nil {
+			out = append(out, net.JoinHostPort(host, port))
+			continue
+		}
+		ips, err := net.DefaultResolver.LookupHost(ctx, host)
+		if err != nil {
+			continue
+		}
+		for _, ip := range ips {
+			out = append(out, net.JoinHostPort(ip, port))
+		}
+	}
+	return out
+}
+
+func (p *Peer) rpcHello(ctx context.Context, _ []byte, w http.ResponseWriter) error {
+	return writeRPC(w, helloResp{ID: p.deps.ID, Addr: p.net.Addr(), HasCluster: p.Leader() != ""})
+}
+
+// rpcJoin admits a peer: records it as a member and adds it to raft, as a
+// voter while there are fewer than MaxVoters (zones spread, see
+// balanceVoters), otherwise as a non-voter.
+func (p *Peer) rpcJoin(ctx context.Context, body []byte, w http.ResponseWriter) error {
+	var wm wireMember
+	if err := json.Unmarshal(body, &wm); err != nil || wm.ID == "" || wm.ClusterAddr == "" {
+		return fmt.Errorf("%w: malformed join request", pin.ErrInvalid)
+	}
+	m := wm.member()
+	if err := p.raft.Apply(ctx, []state.Op{{Kind: state.OpPutMember, Member: m}}); err != nil {
+		return err
+	}
+	servers, err := p.raft.Servers()
+	if err != nil {
+		return err
+	}
+	voters := 0
+	for _, s := range servers {
+		if string(s.ID) == m.ID {
+			p.live.seen(m.ID, time.Now())
+			return writeRPC(w, struct{}{}) // already in; its address is unchanged
+		}
+		if s.Suffrage == raft.Voter {
+			voters++
+		}
+	}
+	if err := p.raft.AddServer(m.ID, m.ClusterAddr, voters < p.cfg.MaxVoters); err != nil {
+		return err
+	}
+	p.live.seen(m.ID, time.Now())
+	p.log.Info("peer joined", "peer", m.ID, "name", m.Name, "zone", m.Zone, "voter", voters < p.cfg.MaxVoters)
+	return writeRPC(w, struct{}{})
+}
+
+// streamLayer adapts clusternet's raft protocol to raft's transport.
+type streamLayer struct{ n *clusternet.Net }
+
+func (s *streamLayer) Accept() (net.Conn, error) { return s.n.Listener(clusternet.ProtoRaft).Accept() }
+func (s *streamLayer) Close() error              { return s.n.Listener(clusternet.ProtoRaft).Close() }
+func (s *streamLayer) Addr() net.Addr            { return s.n.Listener(clusternet.ProtoRaft).Addr() }
+func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return s.n.Dial(ctx, string(addr), clusternet.ProtoRaft)
+}
+
+// Cut closes this peer's cluster connections to addr (fault injection).
+func (p *Peer) Cut(addr string) { p.net.Cut(addr) }
+
+// sync waits until this peer has applied every write acknowledged anywhere
+// before the call: the read-index protocol, so that reads through any peer
+// see the writes a load balancer sent elsewhere.
+func (p *Peer) sync(ctx context.Context) error {
+	var idx uint64
+	if p.raft.IsLeader() {
+		i, err := p.raft.ReadIndex()
+		if err != nil {
+			return err
+		}
+		idx = i
+	} else {
+		var r indexResp
+		if err := p.toLeader(ctx, "/v1/readindex", struct{}{}, &r); err != nil {
+			return err
+		}
+		idx = r.Index
+	}
+	return p.raft.WaitApplied(ctx, idx)
+}
+
+func (p *Peer) rpcReadIndex(ctx context.Context, _ []byte, w http.ResponseWriter) error {
+	idx, err := p.raft.ReadIndex()
+	if err != nil {
+		return err
+	}
+	return writeRPC(w, indexResp{Index: idx})
+}
+
+// Get returns the pin for c, as of every acknowledged write.
+func (p *Peer) Get(ctx context.Context, c cid.Cid) (pin.Pin, error) {
+	if err := p.sync(ctx); err != nil {
+		return pin.Pin{}, err
+	}
+	pn, ok, err := p.st.Get(c)
+	if err != nil {
+		return pin.Pin{}, err
+	}
+	if !ok {
+		return pin.Pin{}, fmt.Errorf("%w: %s", ErrNotFound, c)
+	}
+	return pn, nil
+}
+
+// List streams every pin in CID-byte order, as of every acknowledged write,
+// without holding the pinset in memory.
+func (p *Peer) List(ctx context.Context, fn func(pin.Pin) error) error {
+	if err := p.sync(ctx); err != nil {
+		return err
+	}
+	return p.st.List(ctx, cid.Undef, fn)
+}
+
+// Members returns the cluster's members with the leader's liveness view.
+func (p *Peer) Members(ctx context.Context) ([]member.Member, error) {
+	ms, err := p.st.Members()
+	if err != nil {
+		return nil, err
+	}
+	for i := range ms {
+		ms[i] = p.live.fill(ms[i])
+	}
+	return ms, nil
+}
+
+// Pin adds or updates a pin. Allocations are decided by the leader before
+// the pin enters the log; this call returns once it is committed.
+func (p *Peer) Pin(ctx context.Context, pn pin.Pin) (pin.Pin, error) {
+	if pn.Mode == "" {
+		pn.Mode = pin.Recursive
+	}
+	if pn.ReplicationMin == 0 && pn.ReplicationMax == 0 {
+		pn.ReplicationMin, pn.ReplicationMax = p.cfg.ReplicationMin, p.cfg.ReplicationMax
+	}
+	if err := pn.Validate(time.Now()); err != nil {
+		return pin.Pin{}, err
+	}
+	if p.raft.IsLeader() {
+		return p.leaderPin(ctx, pn)
+	}
+	var out wirePin
+	if err := p.toLeader(ctx, "/v1/pin", toWire(pn), &out); err != nil {
+		return pin.Pin{}, err
+	}
+	return fromWire(out)
+}
+
+func (p *Peer) rpcPin(ctx context.Context, body []byte, w http.ResponseWriter) error {
+	var wp wirePin
+	if err := json.Unmarshal(body, &wp); err != nil {
+		return fmt.Errorf("%w: %v", pin.ErrInvalid, err)
+	}
+	pn, err := fromWire(wp)
+	if err != nil {
+		return err
+	}
+	if err := pn.Validate(time.Now()); err != nil {
+		return err
+	}
+	pn, err = p.leaderPin(ctx, pn)
+	if err != nil {
+		return err
+	}
+	return writeRPC(w, toWire(pn))
+}
+
+// leaderPin places and commits a pin. A pin that exists keeps its
+// allocations on live peers; only missing ones are placed.
+func (p *Peer) leaderPin(ctx context.Context, pn pin.Pin) (pin.Pin, error) {
+	candidates, err := p.candidates()
+	if err != nil {
+		return pin.Pin{}, err
+	}
+	var keep []string
+	if old, ok, err := p.st.Get(pn.Cid); err != nil {
+		return pin.Pin{}, err
+	} else if ok {
+		for _, a := range old.Allocations {
+			if slices.ContainsFunc(candidates, func(m member.Member) bool { return m.ID == a }) {
+				keep = append(keep, a)
+			}
+		}
+		if pn.ReplicationMax != pin.Everywhere && len(keep) > pn.ReplicationMax {
+			keep = keep[:pn.ReplicationMax]
+		}
+	}
+	pn.Allocations, err = placement.Allocate(pn, keep, candidates)
+	if err != nil {
+		return pin.Pin{}, err
+	}
+	pn.Timestamp = time.Now().UTC()
+	if err := p.raft.Apply(ctx, []state.Op{{Kind: state.OpPutPin, Pin: pn}}); err != nil {
+		return pin.Pin{}, err
+	}
+	return pn, nil
+}
+
+// Unpin removes a pin from the pinset.
+func (p *Peer) Unpin(ctx context.Context, c cid.Cid) error {
+	if p.raft.IsLeader() {
+		return p.leaderUnpin(ctx, c)
+	}
+	return p.toLeader(ctx, "/v1/unpin", cidReq{Cid: c.String()}, nil)
+}
+
+func (p *Peer) rpcUnpin(ctx context.Context, body []byte, w http.ResponseWriter) error {
+	var r cidReq
+	if err := json.Unmarshal(body, &r); err != nil {
+		return fmt.Errorf("%w: %v", pin.ErrInvalid, err)
+	}
+	c, err := cid.Decode(r.Cid)
+	if err != nil {
+		return fmt.Errorf("%w: %v", pin.ErrInvalid, err)
+	}
+	if err := p.leaderUnpin(ctx, c); err != nil {
+		return err
+	}
+	return writeRPC(w, struct{}{})
+}
+
+func (p *Peer) leaderUnpin(ctx context.Context, c cid.Cid) error {
+	if _, ok, err := p.st.Get(c); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("%w: %s", ErrNotFound, c)
+	}
+	return p.raft.Apply(ctx, []state.Op{{Kind: state.OpDeletePin, Cid: c}})
+}

@@ -1,0 +1,225 @@
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/flotilla-ipfs/flotilla/internal/clusternet"
+	"github.com/flotilla-ipfs/flotilla/internal/consensus"
+	"github.com/flotilla-ipfs/flotilla/internal/pin"
+	"github.com/flotilla-ipfs/flotilla/internal/placement"
+)
+
+// Peer-to-peer calls travel as HTTP/1.1 over clusternet's RPC protocol, so
+// only peers holding the cluster secret reach them. Each method has an
+// access policy: "any" peer answers it, or only the "leader" (a follower
+// answers 421 naming the leader, and the caller retries there).
+type policy int
+
+const (
+	anyPeer policy = iota
+	leaderOnly
+)
+
+type method struct {
+	path   string
+	policy policy
+	handle func(ctx context.Context, body []byte, w http.ResponseWriter) error
+}
+
+func (p *Peer) methods() []method {
+	return []method{
+		{"/v1/hello", anyPeer, p.rpcHello},
+		{"/v1/join", leaderOnly, p.rpcJoin},
+		{"/v1/pin", leaderOnly, p.rpcPin},
+		{"/v1/unpin", leaderOnly, p.rpcUnpin},
+		{"/v1/readindex", leaderOnly, p.rpcReadIndex},
+		{"/v1/heartbeat", leaderOnly, p.rpcHeartbeat},
+		{"/v1/status", anyPeer, p.rpcStatus},
+		{"/v1/recover", anyPeer, p.rpcRecover},
+	}
+}
+
+// rpcHandler serves the methods with their policies.
+func (p *Peer) rpcHandler() http.Handler {
+	mux := http.NewServeMux()
+	for _, m := range p.methods() {
+		mux.HandleFunc("POST "+m.path, func(w http.ResponseWriter, r *http.Request) {
+			if m.policy == leaderOnly && !p.raft.IsLeader() {
+				_, addr := p.raft.Leader()
+				writeRPCError(w, http.StatusMisdirectedRequest, rpcError{Error: "not the leader", Kind: "not_leader", Leader: addr})
+				return
+			}
+			body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+			if err != nil {
+				writeRPCError(w, http.StatusBadRequest, rpcError{Error: err.Error()})
+				return
+			}
+			if err := m.handle(r.Context(), body, w); err != nil {
+				status, kind := http.StatusInternalServerError, ""
+				switch {
+				case errors.Is(err, pin.ErrInvalid):
+					status, kind = http.StatusBadRequest, "invalid"
+				case errors.Is(err, ErrNotFound):
+					status, kind = http.StatusNotFound, "not_found"
+				case errors.Is(err, placement.ErrNotEnoughPeers):
+					status, kind = http.StatusConflict, "placement"
+				case errors.Is(err, consensus.ErrNotLeader):
+					status, kind = http.StatusMisdirectedRequest, "not_leader"
+				}
+				writeRPCError(w, status, rpcError{Error: err.Error(), Kind: kind})
+			}
+		})
+	}
+	return mux
+}
+
+func writeRPCError(w http.ResponseWriter, status int, e rpcError) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(e)
+}
+
+func writeRPC(w http.ResponseWriter, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(v)
+}
+
+// rpcClient calls other peers.
+type rpcClient struct {
+	hc *http.Client
+}
+
+func newRPCClient(n *clusternet.Net) *rpcClient {
+	return &rpcClient{hc: &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return n.Dial(ctx, addr, clusternet.ProtoRPC)
+		},
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     time.Minute,
+	}}}
+}
+
+// remoteError is a failure reported by another peer.
+type remoteError struct {
+	status int
+	rpcError
+}
+
+func (e *remoteError) Error() string { return e.rpcError.Error }
+
+// Unwrap maps remote failures onto local sentinels, so callers can test
+// them with errors.Is wherever the call was served.
+func (e *remoteError) Unwrap() error {
+	switch e.Kind {
+	case "invalid":
+		return pin.ErrInvalid
+	case "not_found":
+		return ErrNotFound
+	case "placement":
+		return placement.ErrNotEnoughPeers
+	case "not_leader":
+		return consensus.ErrNotLeader
+	}
+	return nil
+}
+
+// call posts req to addr and returns the response body.
+func (c *rpcClient) call(ctx context.Context, addr, path string, req any) (*http.Response, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(r)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		re := &remoteError{status: resp.StatusCode}
+		if err := json.NewDecoder(resp.Body).Decode(&re.rpcError); err != nil {
+			re.rpcError.Error = fmt.Sprintf("%s: %s", addr, resp.Status)
+		}
+		return nil, re
+	}
+	return resp, nil
+}
+
+// do is call with a JSON response decoded into out (nil: discarded).
+func (c *rpcClient) do(ctx context.Context, addr, path string, req, out any) error {
+	resp, err := c.call(ctx, addr, path, req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// stream decodes an NDJSON response line by line.
+func stream[T any](resp *http.Response, fn func(T) error) error {
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			return err
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+// toLeader calls a leader-only method, following redirects and waiting out
+// elections until ctx ends.
+func (p *Peer) toLeader(ctx context.Context, path string, req, out any) error {
+	backoff := 20 * time.Millisecond
+	hint := ""
+	for {
+		addr := hint
+		if addr == "" {
+			_, addr = p.raft.Leader()
+		}
+		var err error
+		if addr == "" {
+			err = consensus.ErrNotLeader
+		} else {
+			err = p.rpc.do(ctx, addr, path, req, out)
+		}
+		var re *remoteError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &re) && re.Kind == "not_leader":
+			hint = re.Leader
+		case errors.As(err, &re):
+			return err // a real answer from the leader
+		default:
+			hint = ""
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no leader reachable: %w (last error: %v)", ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, time.Second)
+	}
+}

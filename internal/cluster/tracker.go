@@ -1,0 +1,318 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	cid "github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
+	"github.com/flotilla-ipfs/flotilla/internal/pin"
+)
+
+// maxAttempts is how often a pin is tried (with backoff) before it is left
+// in pin_error until recovered.
+const maxAttempts = 5
+
+// tracker makes the local node hold exactly what the pinset allocates to
+// this peer. It follows the state's change feed, and looks at the whole
+// pinset at start and whenever the feed overflowed or a snapshot was
+// installed.
+type tracker struct {
+	p *Peer
+
+	mu  sync.Mutex // guards ops
+	ops map[cid.Cid]*trackedOp
+
+	work chan cid.Cid
+}
+
+type trackedOp struct {
+	unpin    bool
+	status   pin.Status
+	err      string
+	since    time.Time
+	attempts int
+	running  bool
+}
+
+func newTracker(p *Peer) *tracker {
+	return &tracker{p: p, ops: map[cid.Cid]*trackedOp{}, work: make(chan cid.Cid, 1<<16)}
+}
+
+func (t *tracker) run(ctx context.Context) {
+	for range t.p.cfg.PinConcurrency {
+		t.p.goLoop(ctx, t.worker)
+	}
+	t.fullReconcile(ctx)
+	periodic := time.NewTicker(5 * time.Minute)
+	defer periodic.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.p.st.Changed():
+			changed, full := t.p.st.DrainChanges()
+			if full {
+				t.fullReconcile(ctx)
+				continue
+			}
+			for _, c := range changed {
+				t.reconcile(ctx, c, true)
+			}
+		case <-periodic.C:
+			t.fullReconcile(ctx)
+		}
+	}
+}
+
+// fullReconcile checks every pin allocated here. A root block missing from
+// the blockstore (a peer that lost its disk) counts as not pinned, so such a
+// peer fetches its allocations again by itself.
+func (t *tracker) fullReconcile(ctx context.Context) {
+	err := t.p.st.ListAllocated(ctx, t.p.deps.ID, func(c cid.Cid) error {
+		t.reconcile(ctx, c, false)
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		t.p.log.Warn("reconcile failed", "err", err)
+	}
+}
+
+// reconcile schedules what c needs on this peer. Unpins are scheduled only
+// for pins the change feed reported (mayUnpin): a full pass never removes a
+// local pin it cannot prove the cluster owned.
+func (t *tracker) reconcile(ctx context.Context, c cid.Cid, mayUnpin bool) {
+	pn, ok, err := t.p.st.Get(c)
+	if err != nil {
+		return
+	}
+	allocated := ok && pn.AllocatedTo(t.p.deps.ID)
+	held := t.held(ctx, c)
+	switch {
+	case allocated && !held:
+		t.schedule(c, false)
+	case allocated && held:
+		t.mu.Lock()
+		if op := t.ops[c]; op != nil && op.unpin && !op.running {
+			delete(t.ops, c)
+		}
+		t.mu.Unlock()
+	case !allocated && held && mayUnpin:
+		t.schedule(c, true)
+	}
+}
+
+// held reports whether the local node pins c recursively and has its root.
+func (t *tracker) held(ctx context.Context, c cid.Cid) bool {
+	pinned, err := t.p.deps.Node.IsPinnedRecursively(ctx, c)
+	if err != nil || !pinned {
+		return false
+	}
+	has, err := t.p.deps.Node.Blocks.Has(ctx, c)
+	return err == nil && has
+}
+
+func (t *tracker) schedule(c cid.Cid, unpin bool) {
+	t.mu.Lock()
+	op := t.ops[c]
+	if op != nil && op.unpin == unpin && (op.running || op.status != pin.StatusPinError && op.status != pin.StatusUnpinError) {
+		t.mu.Unlock()
+		return // already on its way
+	}
+	status := pin.StatusPinQueued
+	if unpin {
+		status = pin.StatusUnpinQueued
+	}
+	t.ops[c] = &trackedOp{unpin: unpin, status: status, since: time.Now()}
+	t.mu.Unlock()
+	select {
+	case t.work <- c:
+	default:
+		// The queue is full; the periodic full pass will pick it up.
+	}
+}
+
+func (t *tracker) worker(ctx context.Context) {
+	for {
+		var c cid.Cid
+		select {
+		case <-ctx.Done():
+			return
+		case c = <-t.work:
+		}
+		t.mu.Lock()
+		op := t.ops[c]
+		if op == nil || op.running {
+			t.mu.Unlock()
+			continue
+		}
+		op.running, op.attempts = true, op.attempts+1
+		if op.unpin {
+			op.status = pin.StatusUnpinning
+		} else {
+			op.status = pin.StatusPinning
+		}
+		unpin, attempt := op.unpin, op.attempts
+		t.mu.Unlock()
+
+		var err error
+		if unpin {
+			err = t.unpin(ctx, c)
+		} else {
+			err = t.pin(ctx, c)
+		}
+		t.finish(ctx, c, err, attempt)
+	}
+}
+
+func (t *tracker) finish(ctx context.Context, c cid.Cid, err error, attempt int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	op := t.ops[c]
+	if op == nil {
+		return
+	}
+	op.running = false
+	if err == nil {
+		delete(t.ops, c)
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if attempt < maxAttempts {
+		if op.unpin {
+			op.status = pin.StatusUnpinQueued
+		} else {
+			op.status = pin.StatusPinQueued
+		}
+		op.err = err.Error()
+		backoff := time.Duration(1<<attempt) * 500 * time.Millisecond
+		time.AfterFunc(backoff, func() {
+			select {
+			case t.work <- c:
+			default:
+			}
+		})
+		return
+	}
+	op.status, op.err, op.since = pin.StatusPinError, err.Error(), time.Now()
+	if op.unpin {
+		op.status = pin.StatusUnpinError
+	}
+	t.p.log.Warn("pin operation failed", "cid", c, "unpin", op.unpin, "err", err)
+}
+
+// pin fetches and pins c locally, first dialling the peers that should
+// have it (origins, then the other allocations) so that bitswap finds it
+// without the DHT.
+func (t *tracker) pin(ctx context.Context, c cid.Cid) error {
+	pn, ok, err := t.p.st.Get(c)
+	if err != nil {
+		return err
+	}
+	if !ok || !pn.AllocatedTo(t.p.deps.ID) {
+		return nil // no longer ours
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.p.cfg.PinTimeout)
+	defer cancel()
+	t.connect(ctx, pn)
+	node := t.p.deps.Node
+	if pn.PinUpdate.Defined() {
+		if had, _ := node.IsPinnedRecursively(ctx, pn.PinUpdate); had {
+			if err := node.PinUpdate(ctx, pn.PinUpdate, c, false); err == nil {
+				return nil
+			}
+		}
+	}
+	return node.PinAdd(ctx, []cid.Cid{c}, pn.Mode != pin.Direct, pn.Name)
+}
+
+func (t *tracker) unpin(ctx context.Context, c cid.Cid) error {
+	if pn, ok, _ := t.p.st.Get(c); ok && pn.AllocatedTo(t.p.deps.ID) {
+		return nil // allocated here again meanwhile
+	}
+	err := t.p.deps.Node.PinRm(ctx, []cid.Cid{c}, true)
+	if errors.Is(err, ipfs.ErrNotPinned) {
+		return nil
+	}
+	return err
+}
+
+// connect dials the origins and the other allocated peers' swarm
+// addresses, best effort.
+func (t *tracker) connect(ctx context.Context, pn pin.Pin) {
+	nw := t.p.deps.Node.Network
+	if nw == nil {
+		return
+	}
+	addrs := append([]string(nil), pn.Origins...)
+	if ms, err := t.p.st.Members(); err == nil {
+		for _, m := range ms {
+			if m.ID != t.p.deps.ID && pn.AllocatedTo(m.ID) {
+				live := t.p.live.fill(m)
+				addrs = append(addrs, live.SwarmAddrs...)
+			}
+		}
+	}
+	for _, a := range addrs {
+		info, err := peer.AddrInfoFromString(a)
+		if err != nil || info.ID == nw.Host.ID() {
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		nw.Host.Connect(dctx, *info)
+		cancel()
+	}
+}
+
+// status is this peer's view of c.
+func (t *tracker) status(ctx context.Context, pn pin.Pin) pin.PeerStatus {
+	st := pin.PeerStatus{Peer: t.p.deps.ID}
+	t.mu.Lock()
+	op := t.ops[pn.Cid]
+	if op != nil {
+		st.Status, st.Error, st.Since = op.status, op.err, op.since
+		t.mu.Unlock()
+		return st
+	}
+	t.mu.Unlock()
+	switch {
+	case !pn.AllocatedTo(t.p.deps.ID):
+		st.Status = pin.StatusRemote
+	case t.held(ctx, pn.Cid):
+		st.Status = pin.StatusPinned
+	default:
+		st.Status = pin.StatusPinQueued
+	}
+	return st
+}
+
+// recover re-queues a failed operation on c.
+func (t *tracker) recover(ctx context.Context, c cid.Cid) {
+	t.mu.Lock()
+	op := t.ops[c]
+	if op != nil && !op.running && (op.status == pin.StatusPinError || op.status == pin.StatusUnpinError) {
+		op.attempts = 0
+		delete(t.ops, c)
+	}
+	t.mu.Unlock()
+	t.reconcile(ctx, c, true)
+}
+
+// queueLen is how many operations wait or run, for placement.
+func (t *tracker) queueLen() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, op := range t.ops {
+		if op.status != pin.StatusPinError && op.status != pin.StatusUnpinError {
+			n++
+		}
+	}
+	return n
+}
