@@ -349,7 +349,9 @@ func (p *Peer) releaseSurplus(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	alive := func(id string) bool { return slices.ContainsFunc(candidates, func(m member.Member) bool { return m.ID == id }) }
+	alive := func(id string) bool {
+		return slices.ContainsFunc(candidates, func(m member.Member) bool { return m.ID == id })
+	}
 	for _, id := range suspects {
 		var ops []state.Op
 		remaining := 0

@@ -412,9 +412,6 @@ func (p *Peer) Pin(ctx context.Context, pn pin.Pin) (pin.Pin, error) {
 	if pn.Mode == "" {
 		pn.Mode = pin.Recursive
 	}
-	if pn.ReplicationMin == 0 && pn.ReplicationMax == 0 {
-		pn.ReplicationMin, pn.ReplicationMax = p.cfg.ReplicationMin, p.cfg.ReplicationMax
-	}
 	if err := pn.Validate(time.Now()); err != nil {
 		return pin.Pin{}, err
 	}
@@ -453,6 +450,20 @@ func (p *Peer) leaderPin(ctx context.Context, pn pin.Pin) (pin.Pin, error) {
 	candidates, err := p.candidates()
 	if err != nil {
 		return pin.Pin{}, err
+	}
+	if pn.ReplicationMin == 0 && pn.ReplicationMax == 0 {
+		// The defaults are capped by the cluster's size: a lone peer
+		// holds its pins alone. A member that is down still counts, so a
+		// pin never silently gets fewer replicas than the cluster can give.
+		members, err := p.st.Members()
+		if err != nil {
+			return pin.Pin{}, err
+		}
+		pn.ReplicationMin, pn.ReplicationMax = p.cfg.ReplicationMin, p.cfg.ReplicationMax
+		if pn.ReplicationMin != pin.Everywhere {
+			pn.ReplicationMin = max(1, min(pn.ReplicationMin, len(members)))
+			pn.ReplicationMax = max(pn.ReplicationMin, min(pn.ReplicationMax, len(members)))
+		}
 	}
 	var keep []string
 	if old, ok, err := p.st.Get(pn.Cid); err != nil {

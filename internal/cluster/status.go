@@ -246,3 +246,18 @@ func (p *Peer) StatusAll(ctx context.Context, fn func(PinInfo) error) error {
 		return fn(info)
 	})
 }
+
+// PinnedOn counts the peers that report c pinned.
+func (p *Peer) PinnedOn(ctx context.Context, c cid.Cid) (int, error) {
+	info, err := p.Status(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range info.Peers {
+		if s.Status == pin.StatusPinned {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -29,7 +29,8 @@ type Pin struct {
 	Name string
 	Mode Mode
 	// ReplicationMin and ReplicationMax bound the number of allocations;
-	// Everywhere (-1) for both means every peer.
+	// Everywhere (-1) for both means every peer; 0 for both means the
+	// cluster's defaults, decided by the leader.
 	ReplicationMin int
 	ReplicationMax int
 	// Allocations are the peers chosen to hold the pin, decided by the
@@ -63,10 +64,12 @@ func (p Pin) Validate(now time.Time) error {
 		return fmt.Errorf("%w: unknown mode %q (want recursive or direct)", ErrInvalid, p.Mode)
 	}
 	min, max := p.ReplicationMin, p.ReplicationMax
-	if (min == Everywhere) != (max == Everywhere) {
+	switch {
+	case min == 0 && max == 0:
+		// The cluster's defaults apply.
+	case (min == Everywhere) != (max == Everywhere):
 		return fmt.Errorf("%w: replication min %d and max %d: -1 (everywhere) must be used for both", ErrInvalid, min, max)
-	}
-	if min != Everywhere && (min < 1 || max < min) {
+	case min != Everywhere && (min < 1 || max < min):
 		return fmt.Errorf("%w: replication min %d and max %d: want 1 <= min <= max", ErrInvalid, min, max)
 	}
 	if !p.ExpireAt.IsZero() && !p.ExpireAt.After(now) {

@@ -129,6 +129,7 @@ type Listen struct {
 	API     string   `json:"api,omitempty"`
 	PinSvc  string   `json:"pinsvc,omitempty"`
 	Ops     string   `json:"ops,omitempty"`
+	Cluster string   `json:"cluster,omitempty"`
 }
 
 // WriteListen records the bound addresses in listen.json.
