@@ -68,6 +68,7 @@ type options struct {
 	size     int64
 	dir      string
 	flotilla string
+	baseline string
 	kubo     string
 	runs     int
 	keep     bool
@@ -79,6 +80,7 @@ func run() error {
 	size := flag.String("size", "1GiB", "file size (bytes, or with a KiB/MiB/GiB suffix)")
 	flag.StringVar(&o.dir, "dir", "", "directory for the test file (kept there for reuse) and scratch repos; default: a fresh temp dir")
 	flag.StringVar(&o.flotilla, "flotilla", "", "flotilla binary; default: the Go API in a child process")
+	flag.StringVar(&o.baseline, "baseline", "", "another flotilla binary (e.g. built from main) measured in the same runs, for before/after")
 	flag.StringVar(&o.kubo, "kubo", ".tools/bin/ipfs", "kubo binary")
 	flag.IntVar(&o.runs, "runs", 3, "measured runs of each figure")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
@@ -108,6 +110,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	var base *flotilla
+	if o.baseline != "" {
+		if base, err = newFlotilla(ctx, o.baseline); err != nil {
+			return err
+		}
+	}
 	kubo, err := filepath.Abs(o.kubo)
 	if err != nil {
 		return err
@@ -118,32 +126,45 @@ func run() error {
 
 	fmt.Printf("addbench: %s file %s, %d runs, %d CPUs\n", mib(o.size), file, o.runs, runtime.NumCPU())
 	fmt.Printf("flotilla: %s\n", fl.describe())
-	var flAdds, kuboAdds []addResult
+	if base != nil {
+		fmt.Printf("baseline: %s\n", base.describe())
+	}
+	var flAdds, kuboAdds, baseAdds []addResult
 	var disk []float64
 	for i := range o.runs {
 		// Alternate the order so that neither add always runs on the disk
 		// state the other one left.
 		order := []string{"flotilla", "kubo"}
+		if base != nil {
+			order = append(order, "baseline")
+		}
 		if i%2 == 1 {
-			order = []string{"kubo", "flotilla"}
+			slices.Reverse(order)
 		}
 		for _, who := range order {
 			var r addResult
 			var err error
-			if who == "flotilla" {
+			switch who {
+			case "flotilla":
 				r, err = fl.add(ctx, scratch, file)
 				flAdds = append(flAdds, r)
-			} else {
+			case "baseline":
+				r, err = base.add(ctx, scratch, file)
+				baseAdds = append(baseAdds, r)
+			default:
 				r, err = kuboAdd(ctx, kubo, scratch, file)
 				kuboAdds = append(kuboAdds, r)
 			}
 			if err != nil {
 				return fmt.Errorf("%s add: %w", who, err)
 			}
-			fmt.Fprintf(os.Stderr, "  run %d: %-8s %7.0f MiB/s  %s  rss %s\n", i+1, who, r.rate(o.size), r.cid, mib(r.rss))
+			fmt.Fprintf(os.Stderr, "  run %d: %-8s %7.0f MiB/s  cpu %5.2fs  rss %s  %s\n", i+1, who, r.rate(o.size), r.cpu.Seconds(), mib(r.rss), r.cid)
 		}
 		if flAdds[i].cid != kuboAdds[i].cid {
 			return fmt.Errorf("CID MISMATCH: flotilla %s, kubo %s for %s", flAdds[i].cid, kuboAdds[i].cid, file)
+		}
+		if base != nil && baseAdds[i].cid != kuboAdds[i].cid {
+			return fmt.Errorf("CID MISMATCH: baseline %s, kubo %s for %s", baseAdds[i].cid, kuboAdds[i].cid, file)
 		}
 		d, err := diskWrite(scratch, o.size)
 		if err != nil {
@@ -160,16 +181,23 @@ func run() error {
 	kuboRates := rates(kuboAdds, o.size)
 	kuboMed := median(kuboRates)
 	limit := min(median(hashAll), median(disk))
-	fmt.Printf("\n%-34s %8s %16s %14s %10s\n", "name", "MiB/s", "min-max", "ratio-to-kubo", "peak RSS")
-	row := func(name string, v []float64, rss string) {
-		fmt.Printf("%-34s %8.0f %16s %14.2f %10s\n", name, median(v),
-			fmt.Sprintf("%.0f-%.0f", slices.Min(v), slices.Max(v)), median(v)/kuboMed, rss)
+	fmt.Printf("\n%-34s %8s %16s %14s %10s %8s\n", "name", "MiB/s", "min-max", "ratio-to-kubo", "peak RSS", "CPU s")
+	row := func(name string, v []float64, adds []addResult) {
+		rss, cpu := "", ""
+		if adds != nil {
+			rss, cpu = mib(medianRSS(adds)), fmt.Sprintf("%.2f", medianCPU(adds).Seconds())
+		}
+		fmt.Printf("%-34s %8.0f %16s %14.2f %10s %8s\n", name, median(v),
+			fmt.Sprintf("%.0f-%.0f", slices.Min(v), slices.Max(v)), median(v)/kuboMed, rss, cpu)
 	}
-	row("flotilla add ("+fl.mode+")", flRates, mib(medianRSS(flAdds)))
-	row("kubo add --offline", kuboRates, mib(medianRSS(kuboAdds)))
-	row(fmt.Sprintf("sha256, %d cores", runtime.NumCPU()), hashAll, "")
-	row("sha256, 1 core", hashOne, "")
-	row("seq write + fdatasync", disk, "")
+	row("flotilla add ("+fl.mode+")", flRates, flAdds)
+	if base != nil {
+		row("baseline add ("+base.mode+")", rates(baseAdds, o.size), baseAdds)
+	}
+	row("kubo add --offline", kuboRates, kuboAdds)
+	row(fmt.Sprintf("sha256, %d cores", runtime.NumCPU()), hashAll, nil)
+	row("sha256, 1 core", hashOne, nil)
+	row("seq write + fdatasync", disk, nil)
 	fmt.Printf("\nroot CID %s (flotilla and kubo agree)\n", flAdds[0].cid)
 	fmt.Printf("flotilla / kubo                   %.2f\n", median(flRates)/kuboMed)
 	fmt.Printf("flotilla / min(sha256 all, disk)  %.2f  (limit %.0f MiB/s)\n", median(flRates)/limit, limit)
@@ -198,7 +226,13 @@ func scratchDir(o options) (string, func(), error) {
 		return "", nil, err
 	}
 	d, err := filepath.Abs(o.dir)
-	return d, func() {}, err
+	return d, func() {
+		if o.keep {
+			fmt.Fprintln(os.Stderr, "kept", filepath.Join(d, "repos"))
+			return
+		}
+		os.RemoveAll(filepath.Join(d, "repos"))
+	}, err
 }
 
 // testFile returns the deterministic test file, written once and reused
@@ -229,7 +263,8 @@ func testFile(o options, dir string) (string, error) {
 type addResult struct {
 	cid  string
 	wall time.Duration
-	rss  int64 // bytes
+	cpu  time.Duration // user + system: what the add cost, whatever else ran
+	rss  int64         // bytes
 }
 
 func (r addResult) rate(size int64) float64 { return float64(size) / (1 << 20) / r.wall.Seconds() }
@@ -252,30 +287,31 @@ func runMeasured(cmd *exec.Cmd) (addResult, error) {
 	if ru != nil {
 		rss = ru.Maxrss << 10 // KiB on Linux
 	}
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	out := strings.TrimSpace(stdout.String())
 	if out == "" {
 		return addResult{}, fmt.Errorf("%s printed no CID: %s", strings.Join(cmd.Args, " "), strings.TrimSpace(stderr.String()))
 	}
-	return addResult{cid: out, wall: wall, rss: rss}, nil
+	return addResult{cid: out, wall: wall, cpu: cpu, rss: rss}, nil
 }
 
-// fresh returns an empty directory under dir and its remover. Removal is
-// followed by a sync so that the next measurement does not pay for this
-// one's deletions (the disk is mounted with online discard).
-func fresh(dir, prefix string) (string, func(), error) {
-	d, err := os.MkdirTemp(dir, prefix)
-	if err != nil {
-		return "", nil, err
+// fresh returns an empty directory under dir/repos. Repos are removed only
+// at the end: ext4 skips inodes freed in the last 30 s when it allocates
+// new ones, and deleting a repo of 4,000 blocks between two adds makes the
+// next add pay for that scan (seen with perf: recently_deleted).
+func fresh(dir, prefix string) (string, error) {
+	repos := filepath.Join(dir, "repos")
+	if err := os.MkdirAll(repos, 0o755); err != nil {
+		return "", err
 	}
-	return d, func() { os.RemoveAll(d); unix.Sync() }, nil
+	return os.MkdirTemp(repos, prefix)
 }
 
 func kuboAdd(ctx context.Context, bin, scratch, file string) (addResult, error) {
-	repo, remove, err := fresh(scratch, "kubo-")
+	repo, err := fresh(scratch, "kubo-")
 	if err != nil {
 		return addResult{}, err
 	}
-	defer remove()
 	env := append(os.Environ(), "IPFS_PATH="+repo)
 	initCmd := exec.CommandContext(ctx, bin, "init", "--empty-repo")
 	initCmd.Env = env
@@ -326,11 +362,10 @@ func (f *flotilla) describe() string {
 }
 
 func (f *flotilla) add(ctx context.Context, scratch, file string) (addResult, error) {
-	data, remove, err := fresh(scratch, "flotilla-")
+	data, err := fresh(scratch, "flotilla-")
 	if err != nil {
 		return addResult{}, err
 	}
-	defer remove()
 	var cmd *exec.Cmd
 	if f.mode == "CLI" {
 		cmd = exec.CommandContext(ctx, f.bin, "--data", data, "add", "-Q", "--cid-version=1", file)
@@ -463,6 +498,14 @@ func medianRSS(rs []addResult) int64 {
 		v = append(v, float64(r.rss))
 	}
 	return int64(median(v))
+}
+
+func medianCPU(rs []addResult) time.Duration {
+	var v []float64
+	for _, r := range rs {
+		v = append(v, float64(r.cpu))
+	}
+	return time.Duration(median(v))
 }
 
 func maxRSS(rs []addResult) int64 {

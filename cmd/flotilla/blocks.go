@@ -150,5 +150,6 @@ func dagCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(imp, exp)
+	addDagCommands(cmd, g)
 	return cmd
 }

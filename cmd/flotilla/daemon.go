@@ -35,6 +35,30 @@ func bindDaemonFlags(fs *pflag.FlagSet, c *daemon.Config) {
 	fs.StringVar(&c.Storage.Shard, "flatfs-shard", c.Storage.Shard, "flatfs sharding for a new block store: next-to-last/2 or next-to-last/3")
 	fs.StringVar(&c.Node.Provide, "provide", c.Node.Provide, "what to announce on the DHT: roots, pinned, all or none")
 	fs.DurationVar(&c.Node.ReprovideInterval, "reprovide-interval", c.Node.ReprovideInterval, "how often to announce the provided set again")
+
+	fs.StringVar(&c.ClusterListen, "cluster-listen", c.ClusterListen, "cluster port, multiaddr or host:port (default /ip4/0.0.0.0/tcp/9096; 127.0.0.1:0 with --offline)")
+	fs.StringVar(&c.ClusterAnnounce, "cluster-announce", c.ClusterAnnounce, "cluster address other peers dial, when it is not the bound one")
+	fs.StringVar(&c.ClusterSecret, "cluster-secret", c.ClusterSecret, "cluster secret, hex (at least 32 digits); default: generated in <data>/cluster/secret")
+	config.MarkSecret(fs, "cluster-secret")
+	fs.StringVar(&c.ClusterSecretFile, "cluster-secret-file", c.ClusterSecretFile, "file holding the hex cluster secret")
+	fs.StringSliceVar(&c.Cluster.Join, "join", c.Cluster.Join, "join the cluster through these peers: host:port, DNS names or multiaddrs (comma-separated, repeatable)")
+	fs.IntVar(&c.Cluster.BootstrapExpect, "bootstrap-expect", c.Cluster.BootstrapExpect, "form a new cluster once this many peers found each other through --join")
+	fs.StringVar(&c.Cluster.Zone, "zone", c.Cluster.Zone, "failure domain of this peer (default: the ECS task's availability zone, when on ECS)")
+	fs.StringVar(&c.Cluster.PeerName, "peername", c.Cluster.PeerName, "human name of this peer")
+	fs.IntVar(&c.Cluster.ReplicationMin, "replication-min", c.Cluster.ReplicationMin, "default minimum replicas of a pin (-1: everywhere)")
+	fs.IntVar(&c.Cluster.ReplicationMax, "replication-max", c.Cluster.ReplicationMax, "default maximum replicas of a pin (-1: everywhere)")
+	fs.DurationVar(&c.Cluster.RepairAfter, "repair-after", c.Cluster.RepairAfter, "re-allocate the pins of a peer down this long")
+	fs.DurationVar(&c.Cluster.DeadNodeTimeout, "dead-node-timeout", c.Cluster.DeadNodeTimeout, "remove a peer down this long from the cluster")
+
+	fs.StringArrayVar(&c.Gateway.PublicHosts, "gateway-public-host", c.Gateway.PublicHosts, "public gateway hostname: subdomain gateway (<cid>.ipfs.HOST) with DNSLink inlining, paths /ipfs and /ipns (repeatable)")
+	fs.BoolVar(&c.Gateway.NoFetch, "gateway-no-fetch", c.Gateway.NoFetch, "gateway serves local content only: no fetching from peers, IPNS from local records")
+	fs.StringArrayVar(&c.Gateway.Denylists, "gateway-denylist", c.Gateway.Denylists, "IPIP-383 denylist file (*.deny); blocked content answers 410 (repeatable)")
+	fs.DurationVar(&c.Gateway.RetrievalTimeout, "gateway-retrieval-timeout", c.Gateway.RetrievalTimeout, "gateway: longest wait for the first byte and between writes (504 or truncation beyond); 0 disables")
+	fs.IntVar(&c.Gateway.MaxConcurrentRequests, "gateway-max-concurrent-requests", c.Gateway.MaxConcurrentRequests, "gateway: requests served at once; beyond, 429 with Retry-After; 0 disables")
+	fs.DurationVar(&c.Gateway.MaxRequestDuration, "gateway-max-request-duration", c.Gateway.MaxRequestDuration, "gateway: absolute deadline of one request")
+	fs.Int64Var(&c.Gateway.BlockCacheBytes, "gateway-block-cache-bytes", c.Gateway.BlockCacheBytes, "gateway: memory for recently served small blocks; 0 disables")
+	fs.IntVar(&c.Gateway.PathCacheEntries, "gateway-path-cache-entries", c.Gateway.PathCacheEntries, "gateway: resolved immutable paths kept in memory; 0 disables")
+	fs.Int64Var(&c.Gateway.ResponseCacheBytes, "gateway-response-cache-bytes", c.Gateway.ResponseCacheBytes, "gateway: memory for whole small responses to immutable paths, replayed to identical requests; 0 disables (always off with denylists)")
 }
 
 func daemonCmd(g *globals) *cobra.Command {
@@ -62,6 +86,9 @@ file; the command line wins, then the environment, then the file.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "flotilla peer %s ready\n", l.PeerID)
 				for _, a := range l.Swarm {
 					fmt.Fprintf(cmd.OutOrStdout(), "  swarm   %s\n", a)
+				}
+				if l.Gateway != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "  gateway http://%s/ipfs/\n", l.Gateway)
 				}
 				if l.RPC != "" {
 					fmt.Fprintf(cmd.OutOrStdout(), "  rpc     http://%s/api/v0\n", l.RPC)

@@ -71,6 +71,7 @@ func pinCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o := opts(cmd, "type")
 			o.Set("stream", "true")
+			o.Set("names", "true")
 			return g.run(cmd, func(ctx context.Context, c *kuborpc.Client) error {
 				req := kuborpc.Request{Cmd: "pin/ls", Args: args, Options: o}
 				return kuborpc.Stream(ctx, c, req, func(p kuborpc.PinLsObject) error {

@@ -21,10 +21,12 @@ var rules = []struct {
 		"import is pure DAG building; where blocks go is the caller's business"},
 	{"internal/storage", []string{mod + "internal/ipfs", "github.com/libp2p/go-libp2p"},
 		"datastores know nothing of the node built on them"},
-	{"internal/ipfs", []string{mod + "internal/daemon", mod + "internal/kuborpc", mod + "cmd/"},
+	{"internal/ipfs", []string{mod + "internal/daemon", mod + "internal/kuborpc", mod + "internal/gateway", mod + "cmd/"},
 		"the node knows nothing of the APIs that expose it"},
 	{"internal/kuborpc", []string{mod + "internal/daemon", mod + "internal/repo"},
 		"an API talks to the node it is given, not to the process that composes it"},
+	{"internal/gateway", []string{mod + "internal/daemon", mod + "internal/repo", mod + "internal/kuborpc", mod + "internal/cluster"},
+		"the gateway serves the node it is given; it knows nothing of the process, the RPC API or the cluster"},
 	{"internal/repo", []string{mod + "internal/ipfs", "github.com/ipfs/boxo"},
 		"the data directory's lock and identity are below the node"},
 }

@@ -52,6 +52,9 @@ type Config struct {
 	// MaxVoters is the largest voting set; further peers join as
 	// non-voters.
 	MaxVoters int
+	// TrailingLogs is how many raft entries a snapshot keeps for lagging
+	// peers; a peer further behind (or new) installs the snapshot.
+	TrailingLogs uint64
 }
 
 // DefaultConfig mirrors the daemon's flag defaults.
@@ -67,6 +70,7 @@ func DefaultConfig() Config {
 		PinConcurrency:  8,
 		PinTimeout:      10 * time.Minute,
 		MaxVoters:       5,
+		TrailingLogs:    2048,
 	}
 }
 

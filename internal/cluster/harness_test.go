@@ -60,6 +60,7 @@ type testCluster struct {
 	faults *faults
 	peers  []*testPeer
 	secret []byte
+	tune   func(*Config) // applied to each new peer's config, if set
 }
 
 func testConfig() Config {
@@ -77,7 +78,13 @@ func testConfig() Config {
 // the cluster; the others join through it.
 func newCluster(t *testing.T, n int, zones ...string) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t, faults: &faults{cut: map[[2]string]bool{}}, secret: []byte("test cluster secret, 32 bytes!!!")}
+	return newTunedCluster(t, n, nil, zones...)
+}
+
+// newTunedCluster is newCluster with a hook on every peer's config.
+func newTunedCluster(t *testing.T, n int, tune func(*Config), zones ...string) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t, faults: &faults{cut: map[[2]string]bool{}}, secret: []byte("test cluster secret, 32 bytes!!!"), tune: tune}
 	for i := range n {
 		tc.add(zones[i%len(zones)])
 	}
@@ -94,6 +101,9 @@ func (tc *testCluster) add(zone string) *testPeer {
 	tp.cfg.PeerName = fmt.Sprintf("peer%d", len(tc.peers))
 	if len(tc.peers) > 0 {
 		tp.cfg.Join = []string{tc.peers[0].addr}
+	}
+	if tc.tune != nil {
+		tc.tune(&tp.cfg)
 	}
 	tc.peers = append(tc.peers, tp)
 	tc.start(tp)

@@ -83,6 +83,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (*Peer, error) {
 	}
 	rcfg := consensus.DefaultConfig()
 	rcfg.Dir, rcfg.ID, rcfg.Addr = filepath.Join(d.Dir, "raft"), d.ID, n.Addr()
+	rcfg.TrailingLogs = cfg.TrailingLogs
 	rn, err := consensus.New(rcfg, st, &streamLayer{n}, d.Logger.With("component", "raft"))
 	if err != nil {
 		n.Close()
@@ -312,7 +313,14 @@ func (p *Peer) rpcJoin(ctx context.Context, body []byte, w http.ResponseWriter) 
 	for _, s := range servers {
 		if string(s.ID) == m.ID {
 			p.live.seen(m.ID, time.Now())
-			return writeRPC(w, struct{}{}) // already in; its address is unchanged
+			if string(s.Address) != m.ClusterAddr {
+				// A restarted peer on a new address: raft updates the
+				// address of an existing server in place.
+				if err := p.raft.AddServer(m.ID, m.ClusterAddr, s.Suffrage == raft.Voter); err != nil {
+					return err
+				}
+			}
+			return writeRPC(w, struct{}{})
 		}
 		if s.Suffrage == raft.Voter {
 			voters++

@@ -35,11 +35,15 @@ type Config struct {
 	HeartbeatTimeout time.Duration
 	// SnapshotThreshold is how many entries trigger a snapshot.
 	SnapshotThreshold uint64
+	// TrailingLogs is how many entries a snapshot leaves in the log for
+	// slow followers; a follower further behind installs the snapshot.
+	// Entries carry whole batches, so a few thousand cover a lot of pins.
+	TrailingLogs uint64
 }
 
 // DefaultConfig detects a dead leader in about a second.
 func DefaultConfig() Config {
-	return Config{HeartbeatTimeout: time.Second, SnapshotThreshold: 8192}
+	return Config{HeartbeatTimeout: time.Second, SnapshotThreshold: 8192, TrailingLogs: 2048}
 }
 
 // Node is this peer's raft server.
@@ -83,7 +87,7 @@ func New(cfg Config, st *state.Store, stream raft.StreamLayer, log *slog.Logger)
 	rc.LeaderLeaseTimeout = cfg.HeartbeatTimeout / 2
 	rc.CommitTimeout = 5 * time.Millisecond
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
-	rc.TrailingLogs = 10240
+	rc.TrailingLogs = cfg.TrailingLogs
 	rc.MaxAppendEntries = 256
 	rc.BatchApplyCh = true
 	// The state is persistent (pebble, synced per entry): on restart it is
@@ -189,6 +193,9 @@ func (n *Node) LeadershipTransfer() error {
 	}
 	return n.raft.LeadershipTransfer().Error()
 }
+
+// Snapshot takes a snapshot now and compacts the log.
+func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
 
 // Stats exposes raft's counters (for status pages and tests).
 func (n *Node) Stats() map[string]string { return n.raft.Stats() }

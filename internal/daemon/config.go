@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/flotilla-ipfs/flotilla/internal/cluster"
+	"github.com/flotilla-ipfs/flotilla/internal/gateway"
 	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 	"github.com/flotilla-ipfs/flotilla/internal/p2p"
 	"github.com/flotilla-ipfs/flotilla/internal/storage"
@@ -34,6 +36,19 @@ type Config struct {
 	Storage storage.Config
 	P2P     p2p.Config
 	Node    ipfs.Config
+	Gateway gateway.Config
+
+	// ClusterListen is the cluster port as a multiaddr or host:port;
+	// empty picks 0.0.0.0:9096, or 127.0.0.1:0 when offline.
+	ClusterListen string
+	// ClusterAnnounce is the cluster address other peers dial; empty:
+	// the bound one.
+	ClusterAnnounce string
+	// ClusterSecret (hex) or ClusterSecretFile authenticate cluster
+	// traffic; with neither, a secret is generated in <data>/cluster/secret.
+	ClusterSecret     string
+	ClusterSecretFile string
+	Cluster           cluster.Config
 }
 
 // DefaultConfig listens on loopback for every HTTP service and on port 4001
@@ -46,6 +61,10 @@ func DefaultConfig() Config {
 		Storage:   storage.DefaultConfig(),
 		P2P:       p2p.DefaultConfig(),
 		Node:      ipfs.DefaultConfig(),
+
+		GatewayListen: "127.0.0.1:8080",
+		Gateway:       gateway.DefaultConfig(),
+		Cluster:       cluster.DefaultConfig(),
 	}
 }
 
@@ -76,6 +95,9 @@ func (c Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Storage.Validate(), c.Node.Validate())
+	if c.GatewayListen != "" {
+		errs = append(errs, c.Gateway.Validate())
+	}
 	if !c.Offline {
 		errs = append(errs, c.P2P.Validate())
 	}

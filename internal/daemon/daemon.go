@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/flotilla-ipfs/flotilla/internal/gateway"
 	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 	"github.com/flotilla-ipfs/flotilla/internal/kuborpc"
 	"github.com/flotilla-ipfs/flotilla/internal/repo"
@@ -50,9 +51,24 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 	}
 	defer func() { err = errors.Join(err, node.Close(), node.Pins.Close()) }()
 
+	peer, err := startCluster(ctx, cfg, st, node, nw, log.With("component", "cluster"))
+	if err != nil {
+		return err
+	}
+	// Stopped before the node: a graceful leave hands off leadership while
+	// everything still works.
+	defer func() { err = errors.Join(err, peer.Stop()) }()
+
+	gw, err := newGateway(cfg, node, ops, log)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, gw.Close()) }()
+
 	services := []service{
+		{name: "gateway", addr: cfg.GatewayListen, handler: gw},
 		{name: "rpc", addr: cfg.RPCListen, handler: kuborpc.NewHandler(kuborpc.Deps{
-			Node: node, Identity: st.Repo.Identity, RepoPath: st.Repo.Path, Config: settings, Logger: log.With("component", "rpc"),
+			Node: node, Cluster: peer, Identity: st.Repo.Identity, RepoPath: st.Repo.Path, Config: settings, Logger: log.With("component", "rpc"),
 		})},
 		{name: "ops", addr: cfg.OpsListen, handler: ops.handler()},
 	}
@@ -70,7 +86,7 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 		services[i].listener = l
 	}
 
-	listen := repo.Listen{PID: os.Getpid(), PeerID: st.Repo.ID.String()}
+	listen := repo.Listen{PID: os.Getpid(), PeerID: st.Repo.ID.String(), Cluster: peer.Addr()}
 	if nw != nil {
 		for _, a := range nw.Host.Addrs() {
 			listen.Swarm = append(listen.Swarm, a.String()+"/p2p/"+st.Repo.ID.String())
@@ -82,6 +98,8 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 		}
 		addr := s.listener.Addr().String()
 		switch s.name {
+		case "gateway":
+			listen.Gateway = addr
 		case "rpc":
 			listen.RPC = addr
 		case "ops":
@@ -113,7 +131,7 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 		})
 	}
 	ops.serving.Store(true)
-	log.Info("ready", "peer_id", listen.PeerID, "rpc", listen.RPC, "ops", listen.Ops,
+	log.Info("ready", "peer_id", listen.PeerID, "gateway", listen.Gateway, "rpc", listen.RPC, "ops", listen.Ops, "cluster", listen.Cluster,
 		"swarm", listen.Swarm, "offline", cfg.Offline, "data", st.Repo.Path, "took", time.Since(started).Round(time.Millisecond))
 	if ready != nil {
 		ready(listen)
@@ -131,6 +149,14 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 		return errors.Join(errs...)
 	})
 	return g.Wait()
+}
+
+// newGateway builds the gateway, or a closed stub when it does not listen.
+func newGateway(cfg Config, node *ipfs.Node, ops *ops, log *slog.Logger) (*gateway.Gateway, error) {
+	if cfg.GatewayListen == "" {
+		return &gateway.Gateway{}, nil
+	}
+	return gateway.New(cfg.Gateway, gateway.Deps{Node: node, Logger: log.With("component", "gateway"), Metrics: ops.reg})
 }
 
 type service struct {

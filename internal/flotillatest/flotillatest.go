@@ -129,13 +129,20 @@ type Daemon struct {
 // once /ready answers 200.
 func StartDaemon(t testing.TB, dir string, extra ...string) *Daemon {
 	t.Helper()
+	return StartDaemonEnv(t, dir, nil, extra...)
+}
+
+// StartDaemonEnv is StartDaemon with extra environment variables
+// (KEY=VALUE), e.g. IPFS_NS_MAP.
+func StartDaemonEnv(t testing.TB, dir string, env []string, extra ...string) *Daemon {
+	t.Helper()
 	if len(extra) == 0 {
 		extra = []string{"--offline"}
 	}
 	args := append([]string{"--data", dir, "--log-format", "json", "daemon",
-		"--rpc-listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"}, extra...)
+		"--rpc-listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(Binary(t), args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), env...)
 	d := &Daemon{t: t, Dir: dir, cmd: cmd, stderr: &lockedWriter{}, done: make(chan struct{})}
 	cmd.Stderr = d.stderr
 	if err := cmd.Start(); err != nil {

@@ -44,11 +44,11 @@ type leafKind struct {
 
 // chunk is one chunk read ahead and, once done is closed, its leaf's CID.
 type chunk struct {
-	data  []byte
-	err   error         // from the splitter; io.EOF at the end
-	done  chan struct{} // closed when input, sum and sumErr are set
-	input []byte        // the bytes the layout will hash
-	sum   cid.Cid
+	data   []byte
+	err    error         // from the splitter; io.EOF at the end
+	done   chan struct{} // closed when input, sum and sumErr are set
+	input  []byte        // the bytes the layout will hash
+	sum    cid.Cid
 	sumErr error
 }
 

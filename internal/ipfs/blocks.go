@@ -26,6 +26,12 @@ var ErrBlockTooBig = errors.New("block is over 2MiB: big blocks can't be exchang
 // ErrPinned marks a removal refused because the block is pinned.
 var ErrPinned = errors.New("pinned")
 
+// pinnedError says how a block is pinned; it is an ErrPinned.
+type pinnedError string
+
+func (e pinnedError) Error() string        { return string(e) }
+func (e pinnedError) Is(target error) bool { return target == ErrPinned }
+
 // rootKey is the datastore prefix that covers every block.
 var rootKey = ds.NewKey("/")
 
@@ -130,7 +136,7 @@ func (n *Node) BlockRm(ctx context.Context, cids []cid.Cid, force bool, emit fun
 		var err error
 		switch {
 		case p.Pinned():
-			err = fmt.Errorf("%w: %s", ErrPinned, p.String())
+			err = pinnedError(p.String()) // "pinned via …", Kubo's words
 		default:
 			has, herr := n.Blocks.Has(ctx, p.Key)
 			switch {

@@ -21,6 +21,7 @@ import (
 	offline "github.com/ipfs/boxo/exchange/offline"
 	bsfetcher "github.com/ipfs/boxo/fetcher/impl/blockservice"
 	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/boxo/namesys"
 	"github.com/ipfs/boxo/path/resolver"
 	pin "github.com/ipfs/boxo/pinning/pinner"
 	"github.com/ipfs/boxo/pinning/pinner/dspinner"
@@ -29,6 +30,8 @@ import (
 	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/ipfs/go-unixfsnode"
 	dagpb "github.com/ipld/go-codec-dagpb"
+	"github.com/libp2p/go-libp2p/core/routing"
+	madns "github.com/multiformats/go-multiaddr-dns"
 
 	"github.com/flotilla-ipfs/flotilla/internal/p2p"
 )
@@ -70,6 +73,9 @@ type Deps struct {
 	Meta    ds.Batching // pins and provider state
 	Network *p2p.Network
 	Logger  *slog.Logger
+
+	// DNS answers DNSLink lookups; nil is the system resolver.
+	DNS madns.BasicResolver
 }
 
 // Node is a running IPFS node.
@@ -88,6 +94,14 @@ type Node struct {
 	provider  provider.System
 	unixfsRes resolver.Resolver
 	localRes  resolver.Resolver
+
+	// Records holds IPNS records: the local store, and the DHT online.
+	Records routing.ValueStore
+	// Names resolves /ipns/ paths: IPNS names through Records, DNSLink
+	// through IPFS_NS_MAP and DNS.
+	Names         namesys.NameSystem
+	uncachedNames namesys.NameSystem
+	dns           madns.BasicResolver // nil: the system resolver
 }
 
 // ErrOffline is returned by operations that need the network.
@@ -128,6 +142,15 @@ func New(ctx context.Context, cfg Config, d Deps) (*Node, error) {
 
 	n.unixfsRes = newResolver(n.Service)
 	n.localRes = newResolver(localService)
+
+	var dht routing.ValueStore
+	if d.Network != nil && d.Network.DHT != nil {
+		dht = d.Network.DHT
+	}
+	n.Records, n.dns = newRecords(d.Meta, dht), d.DNS
+	if n.Names, n.uncachedNames, err = newNameSystems(n.Records, d.DNS); err != nil {
+		return nil, err
+	}
 
 	n.provider, err = n.newProvider(d)
 	if err != nil {

@@ -132,7 +132,7 @@ func (n *Node) PinLs(ctx context.Context, typ string, targets []cid.Cid, emit fu
 			if !p.Pinned() {
 				return fmt.Errorf("%w: path '%s' is not pinned", ErrNotPinned, p.Key)
 			}
-			t := "indirect"
+			t := "indirect through " + p.Via.String() // Kubo's wording
 			switch p.Mode {
 			case pin.Recursive:
 				t = "recursive"

@@ -120,7 +120,7 @@ func (s *server) add(ctx context.Context, req *request, res *response) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.Node.Add(ctx, dir, opts, func(e importer.Event) {
+	roots, err := s.Node.Add(ctx, dir, opts, func(e importer.Event) {
 		switch {
 		case e.Cid.Defined():
 			res.emit(AddEvent{Name: e.Name, Hash: e.Cid.String(), Size: importer.FormatSize(e.Size)})
@@ -128,7 +128,13 @@ func (s *server) add(ctx context.Context, req *request, res *response) error {
 			res.emit(AddEvent{Name: e.Name, Bytes: e.Bytes})
 		}
 	})
-	return bodyError(ctx, err)
+	if err != nil {
+		return bodyError(ctx, err)
+	}
+	if s.Cluster != nil && opts.Pin && !opts.OnlyHash {
+		return s.clusterPinAdded(ctx, roots, opts.PinName)
+	}
+	return nil
 }
 
 // path parses the first argument as a content path.
@@ -145,7 +151,7 @@ func (s *server) cat(ctx context.Context, req *request, res *response) error {
 	if err != nil {
 		return err
 	}
-	p, err := ipfs.ParsePath(arg)
+	p, err := s.Node.ResolvePath(ctx, arg)
 	if err != nil {
 		return err
 	}
@@ -194,7 +200,7 @@ func (s *server) get(ctx context.Context, req *request, res *response) error {
 	if err != nil {
 		return err
 	}
-	p, err := ipfs.ParsePath(arg)
+	p, err := s.Node.ResolvePath(ctx, arg)
 	if err != nil {
 		return err
 	}
@@ -226,7 +232,7 @@ func (s *server) ls(ctx context.Context, req *request, res *response) error {
 	}
 	var out LsOutput
 	for _, arg := range args {
-		p, err := ipfs.ParsePath(arg)
+		p, err := s.Node.ResolvePath(ctx, arg)
 		if err != nil {
 			return err
 		}
@@ -424,7 +430,7 @@ func (s *server) dagImport(ctx context.Context, req *request, res *response) err
 		return res.emit(line)
 	}
 	if !res.started {
-		return res.emit(struct{}{})
+		return res.begin()
 	}
 	return nil
 }
@@ -446,7 +452,7 @@ func (s *server) dagExport(ctx context.Context, req *request, res *response) err
 func (s *server) resolveAll(ctx context.Context, args []string) ([]cid.Cid, error) {
 	out := make([]cid.Cid, 0, len(args))
 	for _, a := range args {
-		p, err := ipfs.ParsePath(a)
+		p, err := s.Node.ResolvePath(ctx, a)
 		if err != nil {
 			return nil, err
 		}
@@ -472,6 +478,9 @@ func (s *server) pinAdd(ctx context.Context, req *request, res *response) error 
 	if err != nil {
 		return err
 	}
+	if s.Cluster != nil {
+		return s.clusterPinAdd(ctx, cids, recursive, req.str("name"), res)
+	}
 	if err := s.Node.PinAdd(ctx, cids, recursive, req.str("name")); err != nil {
 		return err
 	}
@@ -491,6 +500,9 @@ func (s *server) pinRm(ctx context.Context, req *request, res *response) error {
 	if err != nil {
 		return err
 	}
+	if s.Cluster != nil {
+		return s.clusterPinRm(ctx, cids, res)
+	}
 	if err := s.Node.PinRm(ctx, cids, recursive); err != nil {
 		return err
 	}
@@ -506,12 +518,28 @@ func (s *server) pinLs(ctx context.Context, req *request, res *response) error {
 	if err != nil {
 		return err
 	}
+	// Names are Kubo's opt-in (names=true, or a name filter).
+	names, err := req.boolOpt("names", false)
+	if err != nil {
+		return err
+	}
+	nameFilter := req.str("name")
 	cids, err := s.resolveAll(ctx, req.args())
 	if err != nil {
 		return err
 	}
 	list := PinLsList{Keys: map[string]PinLsType{}}
-	err = s.Node.PinLs(ctx, typ, cids, func(p ipfs.Pin) error {
+	pinLs := s.Node.PinLs
+	if s.Cluster != nil {
+		pinLs = s.clusterPinLsWithIndirect
+	}
+	err = pinLs(ctx, typ, cids, func(p ipfs.Pin) error {
+		if nameFilter != "" && !strings.Contains(p.Name, nameFilter) {
+			return nil
+		}
+		if !names && nameFilter == "" {
+			p.Name = ""
+		}
 		if stream {
 			return res.emit(PinLsObject{Cid: p.Cid.String(), Name: p.Name, Type: p.Type})
 		}
@@ -522,6 +550,33 @@ func (s *server) pinLs(ctx context.Context, req *request, res *response) error {
 		return err
 	}
 	return res.single(list)
+}
+
+// clusterPinLsWithIndirect lists the cluster's pins and, as Kubo's pin ls
+// does for types all and indirect, the blocks the node keeps because of
+// them: the cluster's pinset knows roots only, the node knows their DAGs.
+func (s *server) clusterPinLsWithIndirect(ctx context.Context, typ string, cids []cid.Cid, emit func(ipfs.Pin) error) error {
+	for _, c := range cids {
+		err := s.clusterPinLs(ctx, typ, []cid.Cid{c}, emit)
+		if errors.Is(err, ipfs.ErrNotPinned) && (typ == "all" || typ == "indirect") {
+			err = s.Node.PinLs(ctx, "indirect", []cid.Cid{c}, emit)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if len(cids) > 0 {
+		return nil
+	}
+	if typ != "indirect" {
+		if err := s.clusterPinLs(ctx, typ, nil, emit); err != nil {
+			return err
+		}
+	}
+	if typ == "indirect" || typ == "all" {
+		return s.Node.PinLs(ctx, "indirect", nil, emit)
+	}
+	return nil
 }
 
 func (s *server) pinUpdate(ctx context.Context, req *request, res *response) error {
@@ -536,6 +591,9 @@ func (s *server) pinUpdate(ctx context.Context, req *request, res *response) err
 	cids, err := s.resolveAll(ctx, args[:2])
 	if err != nil {
 		return err
+	}
+	if s.Cluster != nil {
+		return s.clusterPinUpdate(ctx, cids[0], cids[1], unpin, res)
 	}
 	if err := s.Node.PinUpdate(ctx, cids[0], cids[1], unpin); err != nil {
 		return err
@@ -559,7 +617,7 @@ func (s *server) pinVerify(ctx context.Context, req *request, res *response) err
 		return res.emit(out)
 	})
 	if err == nil && !res.started {
-		return res.emit(struct{}{}) // an empty stream, all pins fine
+		return res.begin() // an empty stream: all pins fine
 	}
 	return err
 }
@@ -569,7 +627,7 @@ func (s *server) repoGC(ctx context.Context, req *request, res *response) error 
 		return res.emit(GcResult{Key: &CidLink{Cid: c.String()}})
 	})
 	if err == nil && !res.started {
-		return res.emit(struct{}{})
+		return res.begin()
 	}
 	return err
 }
@@ -634,7 +692,9 @@ func (s *server) identity(ctx context.Context, req *request, res *response) erro
 
 func (s *server) version(ctx context.Context, req *request, res *response) error {
 	v := version.Get()
-	return res.single(VersionOutput{Version: v.Version, Commit: v.Commit, Repo: "flotilla", System: v.System, Golang: v.Go})
+	// Version is the Kubo release whose RPC API this server speaks: Kubo's
+	// CLI parses it as semver to choose wire options (it refuses "(devel)").
+	return res.single(VersionOutput{Version: KuboAPIVersion, Commit: v.Commit, Repo: "flotilla", System: v.System, Golang: v.Go, Flotilla: v.Version})
 }
 
 func (s *server) swarmPeers(ctx context.Context, req *request, res *response) error {

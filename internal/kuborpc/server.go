@@ -21,6 +21,7 @@ import (
 // Deps are what the RPC handlers serve from.
 type Deps struct {
 	Node     *ipfs.Node     // non-nil
+	Cluster  Cluster        // nil: pins are the node's own
 	Identity crypto.PrivKey // the peer's key, for id
 	RepoPath string         // reported by repo/stat
 	Config   func() any     // effective settings for config/show (secrets redacted)
@@ -44,29 +45,44 @@ func NewHandler(d Deps) http.Handler {
 		s.id, _ = peer.IDFromPrivateKey(d.Identity)
 	}
 	routes := map[string]handler{
-		"add":           s.add,
-		"cat":           s.cat,
-		"get":           s.get,
-		"ls":            s.ls,
-		"block/get":     s.blockGet,
-		"block/put":     s.blockPut,
-		"block/stat":    s.blockStat,
-		"block/rm":      s.blockRm,
-		"dag/import":    s.dagImport,
-		"dag/export":    s.dagExport,
-		"pin/add":       s.pinAdd,
-		"pin/rm":        s.pinRm,
-		"pin/ls":        s.pinLs,
-		"pin/update":    s.pinUpdate,
-		"pin/verify":    s.pinVerify,
-		"repo/gc":       s.repoGC,
-		"repo/stat":     s.repoStat,
-		"repo/verify":   s.repoVerify,
-		"id":            s.identity,
-		"version":       s.version,
-		"swarm/peers":   s.swarmPeers,
-		"swarm/connect": s.swarmConnect,
-		"config/show":   s.configShow,
+		"add":                s.add,
+		"cat":                s.cat,
+		"get":                s.get,
+		"ls":                 s.ls,
+		"refs":               s.refs,
+		"refs/local":         s.refsLocal,
+		"resolve":            s.resolve,
+		"name/resolve":       s.nameResolve,
+		"block/get":          s.blockGet,
+		"block/put":          s.blockPut,
+		"block/stat":         s.blockStat,
+		"block/rm":           s.blockRm,
+		"dag/get":            s.dagGet,
+		"dag/put":            s.dagPut,
+		"dag/stat":           s.dagStat,
+		"dag/import":         s.dagImport,
+		"dag/export":         s.dagExport,
+		"pin/add":            s.pinAdd,
+		"pin/rm":             s.pinRm,
+		"pin/ls":             s.pinLs,
+		"pin/update":         s.pinUpdate,
+		"pin/verify":         s.pinVerify,
+		"routing/get":        s.routingGet,
+		"routing/put":        s.routingPut,
+		"routing/findprovs":  s.routingFindProvs,
+		"routing/provide":    s.routingProvide,
+		"repo/gc":            s.repoGC,
+		"repo/stat":          s.repoStat,
+		"repo/verify":        s.repoVerify,
+		"id":                 s.identity,
+		"version":            s.version,
+		"swarm/peers":        s.swarmPeers,
+		"swarm/connect":      s.swarmConnect,
+		"swarm/disconnect":   s.swarmDisconnect,
+		"swarm/addrs":        s.swarmAddrs,
+		"swarm/addrs/local":  s.swarmAddrsLocal,
+		"swarm/addrs/listen": s.swarmAddrsListen,
+		"config/show":        s.configShow,
 	}
 	mux := http.NewServeMux()
 	for name, h := range routes {
@@ -94,6 +110,10 @@ func (s *server) wrap(name string, h handler) http.Handler {
 		// request body once the response starts unless told otherwise.
 		if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
 			http.NewResponseController(w).EnableFullDuplex()
+			// A full-duplex connection is not reused: net/http may still
+			// be reading the finished body when it looks for the next
+			// request ("invalid concurrent Body.Read call").
+			w.Header().Set("Connection", "close")
 		}
 		req := &request{Request: r, query: r.URL.Query()}
 		err := h(r.Context(), req, res)
@@ -134,8 +154,11 @@ func status(err error) (int, int) {
 		return se.status, codeNormal
 	case errors.Is(err, ipfs.ErrBadPath), errors.Is(err, importer.ErrBadParams),
 		errors.Is(err, ipfs.ErrBadCAR), errors.Is(err, ipfs.ErrBlockTooBig),
-		errors.Is(err, ipfs.ErrNotPinned), errors.Is(err, ipfs.ErrPinned):
+		errors.Is(err, ipfs.ErrNotPinned), errors.Is(err, ipfs.ErrPinned),
+		errors.Is(err, ipfs.ErrBadRecord), errors.Is(err, ipfs.ErrNeedsAllowOffline):
 		return http.StatusBadRequest, codeClient
+	case errors.Is(err, ipfs.ErrOffline):
+		return http.StatusServiceUnavailable, codeNormal
 	case errors.Is(err, ipfs.ErrNotFound):
 		return http.StatusNotFound, codeNormal
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -212,9 +235,10 @@ type response struct {
 	ndjson  bool
 }
 
-// emit writes one value of an NDJSON stream, flushing it at once so that a
-// client sees progress as it happens.
-func (r *response) emit(v any) error {
+// begin starts an NDJSON stream, which may end with no value at all: an
+// empty answer (Kubo's clients print nothing for it, where an empty object
+// would print an empty line).
+func (r *response) begin() error {
 	if !r.started {
 		h := r.w.Header()
 		h.Set("Content-Type", "application/json")
@@ -224,6 +248,13 @@ func (r *response) emit(v any) error {
 		r.w.WriteHeader(http.StatusOK)
 		r.started, r.ndjson = true, true
 	}
+	return nil
+}
+
+// emit writes one value of an NDJSON stream, flushing it at once so that a
+// client sees progress as it happens.
+func (r *response) emit(v any) error {
+	r.begin()
 	if err := json.NewEncoder(r.w).Encode(v); err != nil {
 		return err
 	}

@@ -132,14 +132,19 @@ type IDOutput struct {
 	Protocols    []string
 }
 
-// VersionOutput answers version.
+// VersionOutput answers version. Version is KuboAPIVersion; Flotilla is
+// the build's own version.
 type VersionOutput struct {
-	Version string
-	Commit  string
-	Repo    string
-	System  string
-	Golang  string
+	Version  string
+	Commit   string
+	Repo     string
+	System   string
+	Golang   string
+	Flotilla string
 }
+
+// KuboAPIVersion is the Kubo release whose RPC API flotilla serves.
+const KuboAPIVersion = "0.43.0"
 
 // SwarmPeer is one connection of swarm/peers.
 type SwarmPeer struct {
@@ -171,3 +176,62 @@ const (
 	codeNormal = 0
 	codeClient = 1
 )
+
+// RefWrapper is one line of refs and refs/local.
+type RefWrapper struct {
+	Ref string
+	Err string
+}
+
+// ResolvedPath answers resolve and name/resolve.
+type ResolvedPath struct {
+	Path string
+}
+
+// QueryEvent is one event of the routing/* commands, in go-libp2p's JSON
+// form (routing.QueryEvent.MarshalJSON): Type 4 is a provider, 5 a value.
+type QueryEvent struct {
+	ID        string
+	Type      int
+	Responses []AddrInfo
+	Extra     string
+}
+
+// AddrInfo is a peer and its addresses.
+type AddrInfo struct {
+	ID    string
+	Addrs []string
+}
+
+// Kubo's routing event types (go-libp2p routing.QueryEventType).
+const (
+	eventProvider = 4
+	eventValue    = 5
+)
+
+// DagPutOutput is one line of dag/put.
+type DagPutOutput struct {
+	Cid CidLink
+}
+
+// DagStat is the statistics of one root of dag/stat.
+type DagStat struct {
+	Cid       string `json:"Cid"`
+	Size      uint64 `json:",omitempty"`
+	NumBlocks int64  `json:",omitempty"`
+}
+
+// DagStatSummary is one line of dag/stat: progress while walking (Ratio
+// 0), then the summary.
+type DagStatSummary struct {
+	UniqueBlocks int        `json:",omitempty"`
+	TotalSize    uint64     `json:",omitempty"`
+	SharedSize   uint64     `json:",omitempty"`
+	Ratio        float32    `json:",omitempty"`
+	DagStats     []*DagStat `json:"DagStats,omitempty"`
+}
+
+// SwarmAddrs answers swarm/addrs: known addresses by peer.
+type SwarmAddrs struct {
+	Addrs map[string][]string
+}

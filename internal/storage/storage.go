@@ -7,15 +7,18 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	ds "github.com/ipfs/go-datastore"
 	flatfs "github.com/ipfs/go-ds-flatfs"
 	pebbleds "github.com/ipfs/go-ds-pebble"
+	"golang.org/x/sys/unix"
 )
 
 // Config selects and tunes the block backend.
@@ -28,6 +31,14 @@ type Config struct {
 	// NoSync skips fsync on block writes. Only for throwaway test data:
 	// acknowledged writes may be lost on power failure.
 	NoSync bool
+	// CacheWrites keeps written blocks in the page cache. By default a
+	// block's pages are dropped once it is durable: a peer writes far more
+	// than it reads back soon (an add, a pin fetched from the network), and
+	// the pages of a 1 GiB add would otherwise push out the cache that
+	// serves reads. Dropping them also lets the next writes reuse the same
+	// memory, which is most of an add's CPU time on VMs whose hosts reclaim
+	// freed guest memory (measured: 5x less kernel time writing blocks).
+	CacheWrites bool
 }
 
 // DefaultConfig returns the settings of a fresh data directory.
@@ -43,8 +54,26 @@ func (c Config) Validate() error {
 
 // OpenBlocks opens (creating if needed) the flatfs block store in dir.
 // flatfs clears its temp directory on open, so writes interrupted by a crash
-// leave nothing behind.
+// leave nothing behind. A Put, or a batch's Commit, returns once its blocks
+// are on disk (unless cfg.NoSync).
 func OpenBlocks(dir string, cfg Config) (ds.Batching, error) {
+	fs, err := openFlatfs(dir, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.NoSync || cfg.CacheWrites {
+		// Unsynced pages are dirty, and dirty pages cannot be dropped.
+		return fs, nil
+	}
+	shard, err := flatfs.ParseShardFunc(fs.ShardStr())
+	if err != nil {
+		fs.Close()
+		return nil, err
+	}
+	return &uncachedBlocks{Datastore: fs, dir: dir, shard: shard.Func()}, nil
+}
+
+func openFlatfs(dir string, cfg Config) (*flatfs.Datastore, error) {
 	if _, err := os.Stat(filepath.Join(dir, "SHARDING")); err == nil {
 		return flatfs.Open(dir, !cfg.NoSync)
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -55,6 +84,85 @@ func OpenBlocks(dir string, cfg Config) (ds.Batching, error) {
 		return nil, fmt.Errorf("storage: invalid shard %q: %w", cfg.Shard, err)
 	}
 	return flatfs.CreateOrOpen(dir, shard, !cfg.NoSync)
+}
+
+// uncachedBlocks is a synced flatfs store that drops the pages of the blocks
+// it writes once they are durable (see Config.CacheWrites).
+type uncachedBlocks struct {
+	*flatfs.Datastore
+	dir   string
+	shard flatfs.ShardFunc
+}
+
+var (
+	_ ds.Batching            = (*uncachedBlocks)(nil)
+	_ ds.PersistentDatastore = (*uncachedBlocks)(nil)
+)
+
+// Put writes and fsyncs the block, then drops its pages.
+func (s *uncachedBlocks) Put(ctx context.Context, key ds.Key, value []byte) error {
+	if err := s.Datastore.Put(ctx, key, value); err != nil {
+		return err
+	}
+	s.drop(key)
+	return nil
+}
+
+// Batch returns a flatfs batch whose Commit drops the pages it wrote.
+func (s *uncachedBlocks) Batch(ctx context.Context) (ds.Batch, error) {
+	b, err := s.Datastore.Batch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &uncachedBatch{Batch: b, store: s}, nil
+}
+
+// drop evicts a block file's pages from the page cache. It is best effort:
+// pages that are still dirty, or a file deleted meanwhile, are left alone.
+// The path is flatfs's on-disk layout, <dir>/<shard>/<key>.data, which
+// cannot change without a migration of every existing store.
+func (s *uncachedBlocks) drop(key ds.Key) {
+	name := key.String()[1:]
+	f, err := os.Open(filepath.Join(s.dir, s.shard(name), name+".data"))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+}
+
+// uncachedBatch records the keys put, to drop their pages after Commit,
+// when flatfs has fsynced them. Like flatfs's batch, it takes concurrent
+// Puts.
+type uncachedBatch struct {
+	ds.Batch
+	store *uncachedBlocks
+	mu    sync.Mutex
+	keys  []ds.Key // guarded by mu
+}
+
+func (b *uncachedBatch) Put(ctx context.Context, key ds.Key, value []byte) error {
+	if err := b.Batch.Put(ctx, key, value); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.keys = append(b.keys, key)
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *uncachedBatch) Commit(ctx context.Context) error {
+	if err := b.Batch.Commit(ctx); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	keys := b.keys
+	b.keys = nil
+	b.mu.Unlock()
+	for _, k := range keys {
+		b.store.drop(k)
+	}
+	return nil
 }
 
 // OpenMeta opens the pebble metadata store in dir. Every write is synced:
