@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -52,7 +53,8 @@ type testPeer struct {
 	net    *p2p.Network
 	node   *ipfs.Node
 	peer   *Peer
-	addr   string // cluster address, stable across restarts
+	addr   string       // cluster address, stable across restarts
+	ln     net.Listener // pre-bound cluster port, used once
 }
 
 type testCluster struct {
@@ -160,7 +162,9 @@ func (tc *testCluster) start(tp *testPeer) {
 		},
 		FreeSpace: func() uint64 { return 1 << 40 },
 		Faults:    peerFaults{f: tc.faults, self: func() string { return tp.addr }},
+		Listener:  tp.ln,
 	})
+	tp.ln = nil
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,9 @@ type Deps struct {
 	Logger    *slog.Logger
 	// Faults cuts links in tests; nil in production.
 	Faults clusternet.Faults
+	// Listener, if set, is the bound cluster port to use instead of
+	// binding Config.Listen (tests that must know addresses beforehand).
+	Listener net.Listener
 }
 
 // Peer is a running cluster peer.
@@ -76,7 +79,12 @@ func Start(ctx context.Context, cfg Config, d Deps) (*Peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := clusternet.Listen(cfg.Listen, cfg.Announce, cfg.Secret, d.Faults)
+	var n *clusternet.Net
+	if d.Listener != nil {
+		n, err = clusternet.Serve(d.Listener, cfg.Announce, cfg.Secret, d.Faults)
+	} else {
+		n, err = clusternet.Listen(cfg.Listen, cfg.Announce, cfg.Secret, d.Faults)
+	}
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("cluster listen on %s: %w", cfg.Listen, err)
@@ -239,8 +247,14 @@ func (p *Peer) bootstrapExpect(ctx context.Context) {
 			}
 			if err := p.raft.Bootstrap(servers); err != nil {
 				p.log.Error("bootstrap failed", "err", err)
+				return
 			}
 			p.log.Info("formed the cluster", "peers", len(servers))
+			// Raft knows the peers now, the pinset's members do not:
+			// each one registers itself with whoever leads.
+			if err := p.toLeader(ctx, "/v1/join", memberToWire(p.self()), nil); err != nil {
+				p.log.Error("registering with the leader failed", "err", err)
+			}
 			return
 		}
 		select {

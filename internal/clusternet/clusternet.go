@@ -114,11 +114,20 @@ func TLSConfig(secret []byte) (*tls.Config, error) {
 // Listen binds listen (host:port) and returns the endpoint. advertise is the
 // address other peers dial; empty means the bound address.
 func Listen(listen, advertise string, secret []byte, faults Faults) (*Net, error) {
-	conf, err := TLSConfig(secret)
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", listen)
+	n, err := Serve(ln, advertise, secret, faults)
+	if err != nil {
+		ln.Close()
+	}
+	return n, err
+}
+
+// Serve is Listen on an already bound listener, which it takes over.
+func Serve(ln net.Listener, advertise string, secret []byte, faults Faults) (*Net, error) {
+	conf, err := TLSConfig(secret)
 	if err != nil {
 		return nil, err
 	}

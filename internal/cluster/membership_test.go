@@ -1,0 +1,117 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+func voters(t *testing.T, p *Peer) (v, nv int) {
+	t.Helper()
+	servers, err := p.raft.Servers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range servers {
+		if s.Suffrage == raft.Voter {
+			v++
+		} else {
+			nv++
+		}
+	}
+	return v, nv
+}
+
+// Peers beyond MaxVoters join as non-voters; when a voter dies for good, a
+// non-voter is promoted, preferring a zone without a voter, and the dead
+// peer leaves the configuration after DeadNodeTimeout.
+func TestVotersNonVotersAndDeadPeerRemoval(t *testing.T) {
+	tc := newTunedCluster(t, 5, func(c *Config) {
+		c.MaxVoters = 3
+		c.RepairAfter = time.Second
+		c.DeadNodeTimeout = 2 * time.Second
+	}, "z1", "z2", "z3")
+	leader := tc.leader()
+	if v, nv := voters(t, leader.peer); v != 3 || nv != 2 {
+		t.Fatalf("voters %d, non-voters %d; want 3 and 2", v, nv)
+	}
+	var victim *testPeer
+	for _, tp := range tc.peers {
+		if tp != leader {
+			servers, _ := leader.peer.raft.Servers()
+			for _, s := range servers {
+				if string(s.ID) == tp.peer.ID() && s.Suffrage == raft.Voter {
+					victim = tp
+				}
+			}
+		}
+	}
+	id := victim.peer.ID()
+	tc.partition(indexOf(tc, victim))
+	victim.stop()
+	eventually(t, 20*time.Second, "dead voter removed and replaced", func() error {
+		l := tc.leader()
+		if l == nil {
+			return errors.New("no leader")
+		}
+		servers, err := l.peer.raft.Servers()
+		if err != nil {
+			return err
+		}
+		for _, s := range servers {
+			if string(s.ID) == id {
+				return fmt.Errorf("dead peer still in the configuration")
+			}
+		}
+		if v, nv := voters(t, l.peer); v != 3 || nv != 1 {
+			return fmt.Errorf("voters %d, non-voters %d; want 3 and 1", v, nv)
+		}
+		ms, _ := l.peer.Members(context.Background())
+		if len(ms) != 4 {
+			return fmt.Errorf("%d members, want 4", len(ms))
+		}
+		return nil
+	})
+}
+
+func indexOf(tc *testCluster, tp *testPeer) int {
+	for i, p := range tc.peers {
+		if p == tp {
+			return i
+		}
+	}
+	return -1
+}
+
+// Three fresh peers that only know each other's addresses form a cluster
+// together, with no designated first peer.
+func TestBootstrapExpect(t *testing.T) {
+	tc := &testCluster{t: t, faults: &faults{cut: map[[2]string]bool{}}, secret: []byte("bootstrap-expect secret, 32 byte")}
+	var addrs []string
+	for range 3 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp := &testPeer{t: t, dir: t.TempDir(), zone: fmt.Sprintf("z%d", len(tc.peers)), cfg: testConfig(), ln: ln}
+		tp.cfg.Secret, tp.cfg.Zone, tp.cfg.BootstrapExpect = tc.secret, tp.zone, 3
+		tp.cfg.PeerName = tp.zone
+		tc.peers = append(tc.peers, tp)
+		addrs = append(addrs, ln.Addr().String())
+	}
+	for _, tp := range tc.peers {
+		tp.cfg.Join = addrs
+		tc.start(tp)
+	}
+	tc.waitMembers(3)
+	for _, tp := range tc.peers {
+		if v, _ := voters(t, tp.peer); v != 3 {
+			t.Fatalf("%s sees %d voters, want 3", tp.cfg.PeerName, v)
+		}
+	}
+}
