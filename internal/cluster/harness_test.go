@@ -43,7 +43,7 @@ func (pf peerFaults) Blocked(addr string) bool {
 // testPeer is one in-process peer: its node, its stores and its cluster
 // peer, restartable on the same directory.
 type testPeer struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	zone   string
 	cfg    Config
@@ -58,7 +58,7 @@ type testPeer struct {
 }
 
 type testCluster struct {
-	t      *testing.T
+	t      testing.TB
 	faults *faults
 	peers  []*testPeer
 	secret []byte
@@ -78,13 +78,13 @@ func testConfig() Config {
 
 // newCluster starts n peers, peer i in zones[i%len(zones)]. The first forms
 // the cluster; the others join through it.
-func newCluster(t *testing.T, n int, zones ...string) *testCluster {
+func newCluster(t testing.TB, n int, zones ...string) *testCluster {
 	t.Helper()
 	return newTunedCluster(t, n, nil, zones...)
 }
 
 // newTunedCluster is newCluster with a hook on every peer's config.
-func newTunedCluster(t *testing.T, n int, tune func(*Config), zones ...string) *testCluster {
+func newTunedCluster(t testing.TB, n int, tune func(*Config), zones ...string) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t, faults: &faults{cut: map[[2]string]bool{}}, secret: []byte("test cluster secret, 32 bytes!!!"), tune: tune}
 	for i := range n {
@@ -213,7 +213,7 @@ func (tc *testCluster) heal() {
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var err error

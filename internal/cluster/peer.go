@@ -23,7 +23,6 @@ import (
 	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 	"github.com/flotilla-ipfs/flotilla/internal/member"
 	"github.com/flotilla-ipfs/flotilla/internal/pin"
-	"github.com/flotilla-ipfs/flotilla/internal/placement"
 	"github.com/flotilla-ipfs/flotilla/internal/state"
 )
 
@@ -61,6 +60,7 @@ type Peer struct {
 	raft    *consensus.Node
 	rpc     *rpcClient
 	srv     *http.Server
+	fwd     chan forwardReq // pins on their way to the leader
 	tracker *tracker
 
 	live *liveness // leader's view of the members; reset on leadership
@@ -100,7 +100,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (*Peer, error) {
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p := &Peer{cfg: cfg, deps: d, log: d.Logger.With("component", "cluster"), st: st, net: n, raft: rn,
-		rpc: newRPCClient(n), cancel: cancel, live: newLiveness()}
+		rpc: newRPCClient(n), cancel: cancel, live: newLiveness(), fwd: make(chan forwardReq, 4096)}
 	p.srv = &http.Server{Handler: p.rpcHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go p.srv.Serve(n.Listener(clusternet.ProtoRPC))
 	p.tracker = newTracker(p)
@@ -109,6 +109,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (*Peer, error) {
 	p.goLoop(ctx, p.heartbeatLoop)
 	p.goLoop(ctx, p.leaderLoop)
 	p.goLoop(ctx, p.tracker.run)
+	p.goLoop(ctx, p.forwardLoop)
 	return p, nil
 }
 
@@ -133,8 +134,17 @@ func (p *Peer) Leader() string { id, _ := p.raft.Leader(); return id }
 // leader is told this peer is leaving (so it counts as down at once, without
 // waiting for missed heartbeats), and everything stops.
 func (p *Peer) Stop() error {
-	if err := p.raft.LeadershipTransfer(); err != nil {
-		p.log.Warn("leadership transfer failed", "err", err)
+	// Bounded: a transfer to a follower that cannot catch up must not
+	// keep a stopping process alive.
+	transferred := make(chan error, 1)
+	go func() { transferred <- p.raft.LeadershipTransfer() }()
+	select {
+	case err := <-transferred:
+		if err != nil {
+			p.log.Warn("leadership transfer failed", "err", err)
+		}
+	case <-time.After(5 * time.Second):
+		p.log.Warn("leadership transfer timed out")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	if id, _ := p.raft.Leader(); id != "" {
@@ -422,10 +432,11 @@ func (p *Peer) Members(ctx context.Context) ([]member.Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i := range ms {
-		ms[i] = p.live.fill(ms[i])
+	out := make([]member.Member, len(ms))
+	for i, m := range ms {
+		out[i] = p.live.fill(m)
 	}
-	return ms, nil
+	return out, nil
 }
 
 // Pin adds or updates a pin. Allocations are decided by the leader before
@@ -440,11 +451,7 @@ func (p *Peer) Pin(ctx context.Context, pn pin.Pin) (pin.Pin, error) {
 	if p.raft.IsLeader() {
 		return p.leaderPin(ctx, pn)
 	}
-	var out wirePin
-	if err := p.toLeader(ctx, "/v1/pin", toWire(pn), &out); err != nil {
-		return pin.Pin{}, err
-	}
-	return fromWire(out)
+	return p.forward(ctx, pn)
 }
 
 func (p *Peer) rpcPin(ctx context.Context, body []byte, w http.ResponseWriter) error {
@@ -466,49 +473,14 @@ func (p *Peer) rpcPin(ctx context.Context, body []byte, w http.ResponseWriter) e
 	return writeRPC(w, toWire(pn))
 }
 
-// leaderPin places and commits a pin. A pin that exists keeps its
-// allocations on live peers; only missing ones are placed.
+// leaderPin places and commits one pin.
 func (p *Peer) leaderPin(ctx context.Context, pn pin.Pin) (pin.Pin, error) {
-	candidates, err := p.candidates()
+	errs := []error{nil}
+	placed, err := p.leaderPinMany(ctx, []pin.Pin{pn}, errs)
 	if err != nil {
 		return pin.Pin{}, err
 	}
-	if pn.ReplicationMin == 0 && pn.ReplicationMax == 0 {
-		// The defaults are capped by the cluster's size: a lone peer
-		// holds its pins alone. A member that is down still counts, so a
-		// pin never silently gets fewer replicas than the cluster can give.
-		members, err := p.st.Members()
-		if err != nil {
-			return pin.Pin{}, err
-		}
-		pn.ReplicationMin, pn.ReplicationMax = p.cfg.ReplicationMin, p.cfg.ReplicationMax
-		if pn.ReplicationMin != pin.Everywhere {
-			pn.ReplicationMin = max(1, min(pn.ReplicationMin, len(members)))
-			pn.ReplicationMax = max(pn.ReplicationMin, min(pn.ReplicationMax, len(members)))
-		}
-	}
-	var keep []string
-	if old, ok, err := p.st.Get(pn.Cid); err != nil {
-		return pin.Pin{}, err
-	} else if ok {
-		for _, a := range old.Allocations {
-			if slices.ContainsFunc(candidates, func(m member.Member) bool { return m.ID == a }) {
-				keep = append(keep, a)
-			}
-		}
-		if pn.ReplicationMax != pin.Everywhere && len(keep) > pn.ReplicationMax {
-			keep = keep[:pn.ReplicationMax]
-		}
-	}
-	pn.Allocations, err = placement.Allocate(pn, keep, candidates)
-	if err != nil {
-		return pin.Pin{}, err
-	}
-	pn.Timestamp = time.Now().UTC()
-	if err := p.raft.Apply(ctx, []state.Op{{Kind: state.OpPutPin, Pin: pn}}); err != nil {
-		return pin.Pin{}, err
-	}
-	return pn, nil
+	return placed[0], errs[0]
 }
 
 // Unpin removes a pin from the pinset.

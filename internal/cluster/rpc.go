@@ -40,6 +40,7 @@ func (p *Peer) methods() []method {
 		{"/v1/hello", anyPeer, p.rpcHello},
 		{"/v1/join", leaderOnly, p.rpcJoin},
 		{"/v1/pin", leaderOnly, p.rpcPin},
+		{"/v1/pins", leaderOnly, p.rpcPins},
 		{"/v1/unpin", leaderOnly, p.rpcUnpin},
 		{"/v1/readindex", leaderOnly, p.rpcReadIndex},
 		{"/v1/heartbeat", leaderOnly, p.rpcHeartbeat},
@@ -64,22 +65,33 @@ func (p *Peer) rpcHandler() http.Handler {
 				return
 			}
 			if err := m.handle(r.Context(), body, w); err != nil {
-				status, kind := http.StatusInternalServerError, ""
-				switch {
-				case errors.Is(err, pin.ErrInvalid):
-					status, kind = http.StatusBadRequest, "invalid"
-				case errors.Is(err, ErrNotFound):
-					status, kind = http.StatusNotFound, "not_found"
-				case errors.Is(err, placement.ErrNotEnoughPeers):
-					status, kind = http.StatusConflict, "placement"
-				case errors.Is(err, consensus.ErrNotLeader):
-					status, kind = http.StatusMisdirectedRequest, "not_leader"
+				kind := errorKind(err)
+				status := map[string]int{"invalid": http.StatusBadRequest, "not_found": http.StatusNotFound,
+					"placement": http.StatusConflict, "not_leader": http.StatusMisdirectedRequest}[kind]
+				if status == 0 {
+					status = http.StatusInternalServerError
 				}
 				writeRPCError(w, status, rpcError{Error: err.Error(), Kind: kind})
 			}
 		})
 	}
 	return mux
+}
+
+// errorKind names the sentinel an error wraps, for the other side to map
+// it back (see remoteError.Unwrap).
+func errorKind(err error) string {
+	switch {
+	case errors.Is(err, pin.ErrInvalid):
+		return "invalid"
+	case errors.Is(err, ErrNotFound):
+		return "not_found"
+	case errors.Is(err, placement.ErrNotEnoughPeers):
+		return "placement"
+	case errors.Is(err, consensus.ErrNotLeader):
+		return "not_leader"
+	}
+	return ""
 }
 
 func writeRPCError(w http.ResponseWriter, status int, e rpcError) {
@@ -103,7 +115,10 @@ func newRPCClient(n *clusternet.Net) *rpcClient {
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			return n.Dial(ctx, addr, clusternet.ProtoRPC)
 		},
-		MaxIdleConnsPerHost: 16,
+		// Every forwarded write holds a connection while the leader
+		// group-commits: keep enough idle ones that bursts never pay
+		// for new TLS handshakes.
+		MaxIdleConnsPerHost: 512,
 		IdleConnTimeout:     time.Minute,
 	}}}
 }

@@ -36,6 +36,12 @@ func (f *fsm) Apply(l *raft.Log) any {
 }
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	// The state's writes are not synced one by one; before raft may
+	// compact its log behind this snapshot, the state must be durable up
+	// to it.
+	if err := f.st.Sync(); err != nil {
+		return nil, err
+	}
 	return &fsmSnapshot{snap: f.st.Snapshot()}, nil
 }
 

@@ -117,6 +117,7 @@ func (s *Store) Restore(r io.Reader) error {
 	} else {
 		s.applied.Store(0)
 	}
+	s.membersGen.Add(1)
 	s.mu.Lock()
 	s.changes, s.overflow = nil, true
 	s.mu.Unlock()

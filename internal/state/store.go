@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	cid "github.com/ipfs/go-cid"
 
 	"github.com/flotilla-ipfs/flotilla/internal/member"
@@ -61,6 +62,12 @@ type Store struct {
 	db      *pebble.DB
 	applied atomic.Uint64
 
+	// members caches Members: every placement reads them, and they change
+	// only when peers join or leave. A cached list is valid while its
+	// generation is the current one.
+	members    atomic.Pointer[memberList]
+	membersGen atomic.Uint64
+
 	mu       sync.Mutex // guards changes, overflow, signal
 	changes  []cid.Cid
 	overflow bool
@@ -69,7 +76,14 @@ type Store struct {
 
 // Open opens (creating if needed) the state in dir.
 func Open(dir string) (*Store, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	opts := &pebble.Options{Logger: quietLogger{}}
+	// Bloom filters: every write looks up the pin it replaces, and most
+	// lookups of new pins miss; a filter answers those without reading
+	// sstable blocks.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
 	}
@@ -85,6 +99,9 @@ func Open(dir string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// Sync makes every applied entry durable.
+func (s *Store) Sync() error { return s.db.LogData(nil, pebble.Sync) }
 
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
@@ -139,10 +156,12 @@ func (s *Store) Apply(index uint64, ops []Op) error {
 			if err := b.Set(memberKey(op.Member.ID), EncodeMember(nil, op.Member), nil); err != nil {
 				return err
 			}
+			defer s.membersGen.Add(1)
 		case OpDeleteMember:
 			if err := b.Delete(memberKey(op.ID), nil); err != nil {
 				return err
 			}
+			defer s.membersGen.Add(1)
 		default:
 			return fmt.Errorf("state: unknown op kind %d", op.Kind)
 		}
@@ -152,10 +171,11 @@ func (s *Store) Apply(index uint64, ops []Op) error {
 	if err := b.Set(keyApplied, idx[:], nil); err != nil {
 		return err
 	}
-	// Synced: with raft restoring no snapshot at start (the state is
-	// persistent), the applied index on disk must never run behind a
-	// snapshot raft has taken.
-	if err := b.Commit(pebble.Sync); err != nil {
+	// Not synced: the raft log is, and a crash that loses the tail of the
+	// state is repaired by raft replaying the log after its last snapshot.
+	// That holds as long as the state on disk never runs behind a snapshot
+	// (raft restores none at start): Sync is called before each one.
+	if err := b.Commit(pebble.NoSync); err != nil {
 		return err
 	}
 	s.applied.Store(index)
@@ -278,8 +298,13 @@ func (s *Store) ListAllocated(ctx context.Context, peer string, fn func(cid.Cid)
 	return it.Error()
 }
 
-// Members returns every member, in ID order.
+// Members returns every member, in ID order. The slice is shared: do not
+// modify it.
 func (s *Store) Members() ([]member.Member, error) {
+	gen := s.membersGen.Load()
+	if cached := s.members.Load(); cached != nil && cached.gen == gen {
+		return cached.list, nil
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefixMember, UpperBound: upper(prefixMember)})
 	if err != nil {
 		return nil, err
@@ -293,7 +318,16 @@ func (s *Store) Members() ([]member.Member, error) {
 		}
 		out = append(out, m)
 	}
-	return out, it.Error()
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	s.members.Store(&memberList{gen: gen, list: out})
+	return out, nil
+}
+
+type memberList struct {
+	gen  uint64
+	list []member.Member
 }
 
 // upper is the smallest key greater than every key with prefix.

@@ -1,0 +1,218 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/flotilla-ipfs/flotilla/internal/member"
+	"github.com/flotilla-ipfs/flotilla/internal/pin"
+	"github.com/flotilla-ipfs/flotilla/internal/placement"
+	"github.com/flotilla-ipfs/flotilla/internal/state"
+)
+
+// Forwarded pins are batched like log entries: a follower packs the pins
+// its clients sent while the previous batch was in flight into one call to
+// the leader, which places them all against one view of the members and
+// commits them in one operation list. One round trip and one placement
+// snapshot for hundreds of pins.
+
+const maxForwardBatch = 1024
+
+type forwardReq struct {
+	pin  pin.Pin
+	done chan forwardRes
+}
+
+type forwardRes struct {
+	pin pin.Pin
+	err error
+}
+
+type pinsReq struct {
+	Pins []wirePin `json:"pins"`
+}
+
+type pinsResp struct {
+	Results []pinResult `json:"results"`
+}
+
+type pinResult struct {
+	Pin   *wirePin  `json:"pin,omitempty"`
+	Error *rpcError `json:"error,omitempty"`
+}
+
+// forward hands a pin to the forwarding loop and waits for the leader's
+// answer.
+func (p *Peer) forward(ctx context.Context, pn pin.Pin) (pin.Pin, error) {
+	req := forwardReq{pin: pn, done: make(chan forwardRes, 1)}
+	select {
+	case p.fwd <- req:
+	case <-ctx.Done():
+		return pin.Pin{}, ctx.Err()
+	}
+	select {
+	case res := <-req.done:
+		return res.pin, res.err
+	case <-ctx.Done():
+		return pin.Pin{}, ctx.Err()
+	}
+}
+
+// forwardLoop sends batches of forwarded pins to the leader, a few batches
+// in flight at once.
+func (p *Peer) forwardLoop(ctx context.Context) {
+	slots := make(chan struct{}, 4)
+	for {
+		var batch []forwardReq
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-p.fwd:
+			batch = append(batch, r)
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+	fill:
+		for len(batch) < maxForwardBatch {
+			select {
+			case r := <-p.fwd:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		go func() {
+			defer func() { <-slots }()
+			p.sendBatch(ctx, batch)
+		}()
+	}
+}
+
+func (p *Peer) sendBatch(ctx context.Context, batch []forwardReq) {
+	req := pinsReq{Pins: make([]wirePin, len(batch))}
+	for i, r := range batch {
+		req.Pins[i] = toWire(r.pin)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var resp pinsResp
+	err := p.toLeader(ctx, "/v1/pins", req, &resp)
+	if err == nil && len(resp.Results) != len(batch) {
+		err = fmt.Errorf("leader answered %d results for %d pins", len(resp.Results), len(batch))
+	}
+	for i, r := range batch {
+		if err != nil {
+			r.done <- forwardRes{err: err}
+			continue
+		}
+		res := resp.Results[i]
+		switch {
+		case res.Error != nil:
+			r.done <- forwardRes{err: &remoteError{status: http.StatusConflict, rpcError: *res.Error}}
+		case res.Pin != nil:
+			pn, err := fromWire(*res.Pin)
+			r.done <- forwardRes{pin: pn, err: err}
+		default:
+			r.done <- forwardRes{err: fmt.Errorf("leader sent an empty result")}
+		}
+	}
+}
+
+func (p *Peer) rpcPins(ctx context.Context, body []byte, w http.ResponseWriter) error {
+	var req pinsReq
+	if err := json.Unmarshal(body, &req); err != nil {
+		return fmt.Errorf("%w: %v", pin.ErrInvalid, err)
+	}
+	pins := make([]pin.Pin, len(req.Pins))
+	errs := make([]error, len(req.Pins))
+	for i, wp := range req.Pins {
+		pins[i], errs[i] = fromWire(wp)
+		if errs[i] == nil {
+			errs[i] = pins[i].Validate(time.Now())
+		}
+	}
+	placed, err := p.leaderPinMany(ctx, pins, errs)
+	if err != nil {
+		return err
+	}
+	resp := pinsResp{Results: make([]pinResult, len(pins))}
+	for i := range pins {
+		if errs[i] != nil {
+			resp.Results[i].Error = &rpcError{Error: errs[i].Error(), Kind: errorKind(errs[i])}
+			continue
+		}
+		w := toWire(placed[i])
+		resp.Results[i].Pin = &w
+	}
+	return writeRPC(w, resp)
+}
+
+// leaderPinMany places every pin whose errs entry is nil against one view
+// of the members and commits them together. Placement failures are
+// recorded in errs; an error return means nothing was committed.
+func (p *Peer) leaderPinMany(ctx context.Context, pins []pin.Pin, errs []error) ([]pin.Pin, error) {
+	candidates, err := p.candidates()
+	if err != nil {
+		return nil, err
+	}
+	members, err := p.st.Members()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	var ops []state.Op
+	for i := range pins {
+		if errs[i] != nil {
+			continue
+		}
+		pins[i], errs[i] = p.place(pins[i], candidates, len(members))
+		if errs[i] == nil {
+			pins[i].Timestamp = now
+			ops = append(ops, state.Op{Kind: state.OpPutPin, Pin: pins[i]})
+		}
+	}
+	if len(ops) > 0 {
+		if err := p.raft.Apply(ctx, ops); err != nil {
+			return nil, err
+		}
+	}
+	return pins, nil
+}
+
+// place decides a pin's replication and allocations. A pin that exists
+// keeps its allocations on live peers; only missing ones are placed.
+func (p *Peer) place(pn pin.Pin, candidates []member.Member, members int) (pin.Pin, error) {
+	if pn.ReplicationMin == 0 && pn.ReplicationMax == 0 {
+		// The defaults are capped by the cluster's size: a lone peer
+		// holds its pins alone. A member that is down still counts, so a
+		// pin never silently gets fewer replicas than the cluster can give.
+		pn.ReplicationMin, pn.ReplicationMax = p.cfg.ReplicationMin, p.cfg.ReplicationMax
+		if pn.ReplicationMin != pin.Everywhere {
+			pn.ReplicationMin = max(1, min(pn.ReplicationMin, members))
+			pn.ReplicationMax = max(pn.ReplicationMin, min(pn.ReplicationMax, members))
+		}
+	}
+	var keep []string
+	if old, ok, err := p.st.Get(pn.Cid); err != nil {
+		return pin.Pin{}, err
+	} else if ok {
+		for _, a := range old.Allocations {
+			if slices.ContainsFunc(candidates, func(m member.Member) bool { return m.ID == a }) {
+				keep = append(keep, a)
+			}
+		}
+		if pn.ReplicationMax != pin.Everywhere && len(keep) > pn.ReplicationMax {
+			keep = keep[:pn.ReplicationMax]
+		}
+	}
+	var err error
+	pn.Allocations, err = placement.Allocate(pn, keep, candidates)
+	return pn, err
+}
