@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -162,4 +164,66 @@ func TestPartitionedPeerIsRepairedAndSurplusReleased(t *testing.T) {
 	info := tc.waitPinned(leader, c, 3, 20*time.Second)
 	_ = victimID
 	_ = info
+}
+
+// A peer restarted with an empty blockstore (a lost disk, same identity)
+// fetches its allocations again by itself.
+func TestPeerThatLostItsDiskRefetches(t *testing.T) {
+	ctx := context.Background()
+	tc := newCluster(t, 3, "z1", "z2", "z3")
+	src := tc.peers[0]
+	c := src.addContent("lost and found")
+	if _, err := src.peer.Pin(ctx, pin.Pin{Cid: c, ReplicationMin: 3, ReplicationMax: 3}); err != nil {
+		t.Fatal(err)
+	}
+	tc.waitPinned(src, c, 3, 20*time.Second)
+	victim := tc.peers[2]
+	victim.stop()
+	if err := os.RemoveAll(filepath.Join(victim.dir, "blocks")); err != nil {
+		t.Fatal(err)
+	}
+	tc.start(victim)
+	eventually(t, 20*time.Second, "re-fetched after the disk loss", func() error {
+		has, err := victim.node.Blocks.Has(ctx, c)
+		if err != nil || !has {
+			return fmt.Errorf("root block present: %v, %v", has, err)
+		}
+		return nil
+	})
+}
+
+// The cluster-wide status streams every pin with every peer's view.
+func TestStatusAll(t *testing.T) {
+	ctx := context.Background()
+	tc := newCluster(t, 3, "z1", "z2", "z3")
+	want := map[string]bool{}
+	for i := range 5 {
+		c := tc.peers[i%3].addContent(fmt.Sprintf("status %d", i))
+		if _, err := tc.peers[i%3].peer.Pin(ctx, pin.Pin{Cid: c, ReplicationMin: 3, ReplicationMax: 3}); err != nil {
+			t.Fatal(err)
+		}
+		want[c.String()] = true
+	}
+	eventually(t, 20*time.Second, "every pin pinned on every peer", func() error {
+		seen := 0
+		err := tc.peers[1].peer.StatusAll(ctx, func(info PinInfo) error {
+			seen++
+			if !want[info.Pin.Cid.String()] {
+				return fmt.Errorf("unexpected pin %s", info.Pin.Cid)
+			}
+			if len(info.Peers) != 3 {
+				return fmt.Errorf("%s: %d peer statuses", info.Pin.Cid, len(info.Peers))
+			}
+			for _, s := range info.Peers {
+				if s.Status != pin.StatusPinned {
+					return fmt.Errorf("%s on %s: %s", info.Pin.Cid, s.Peer, s.Status)
+				}
+			}
+			return nil
+		})
+		if err == nil && seen != len(want) {
+			err = fmt.Errorf("streamed %d pins, want %d", seen, len(want))
+		}
+		return err
+	})
 }
