@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"runtime"
 	"strconv"
@@ -164,4 +165,41 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// BenchmarkFormAndDetect measures, with the production heartbeat settings,
+// the time from starting three fresh peers until a pin with three replicas
+// can be allocated, and the time from cutting a peer off until the leader
+// counts it down.
+func BenchmarkFormAndDetect(b *testing.B) {
+	ctx := context.Background()
+	for range b.N {
+		start := time.Now()
+		tc := newTunedCluster(b, 3, func(c *Config) {
+			d := DefaultConfig()
+			c.Heartbeat, c.DownAfter, c.RepairAfter, c.DeadNodeTimeout = d.Heartbeat, d.DownAfter, d.RepairAfter, d.DeadNodeTimeout
+		}, "z1", "z2", "z3")
+		c := tc.peers[0].addContent("form")
+		eventually(b, 30*time.Second, "a 3-replica allocation", func() error {
+			_, err := tc.peers[0].peer.Pin(ctx, pin.Pin{Cid: c, ReplicationMin: 3, ReplicationMax: 3})
+			return err
+		})
+		formed := time.Since(start)
+		leader := tc.leader()
+		victim := indexOf(tc, tc.peers[0])
+		if tc.peers[0] == leader {
+			victim = 1
+		}
+		cut := time.Now()
+		tc.partition(victim)
+		id := tc.peers[victim].peer.ID()
+		eventually(b, 30*time.Second, "down detected", func() error {
+			if leader.peer.live.downFor(id, time.Now(), leader.peer.cfg.DownAfter) == 0 {
+				return fmt.Errorf("still alive")
+			}
+			return nil
+		})
+		b.ReportMetric(formed.Seconds(), "s-to-allocate")
+		b.ReportMetric(time.Since(cut).Seconds(), "s-to-detect")
+	}
 }
