@@ -6,7 +6,7 @@ KUBO := $(TOOLS)/ipfs
 STATICCHECK := $(TOOLS)/staticcheck
 FUZZTIME ?= 30s
 
-.PHONY: run build test check unit tools bench bench-cluster fuzz clean
+.PHONY: run build test check unit tools bench bench-gateway bench-cluster fuzz clean
 
 ## run: start a single-node flotilla with built-in defaults (data in ~/.flotilla)
 run:
@@ -40,6 +40,10 @@ $(STATICCHECK): tools/staticcheck/go.mod tools/staticcheck/go.sum
 ## bench: add throughput of a 1 GiB file against kubo and the hardware limits
 bench: tools build
 	$(GO) run ./bench/addbench -flotilla bin/flotilla -kubo $(KUBO)
+
+## bench-gateway: gateway req/s, latency and throughput against kubo 0.43's gateway, same run (wrk if installed)
+bench-gateway: tools build
+	$(GO) run ./bench/gatewaybench -flotilla bin/flotilla -kubo $(KUBO)
 
 ## bench-cluster: pin ingest on a 3-peer loopback cluster, and listing 1M pins
 bench-cluster:

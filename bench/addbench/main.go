@@ -9,7 +9,15 @@
 // Without -flotilla (or with a binary that has no add command yet) the
 // flotilla figure comes from the Go API, daemon.OpenLocal and Node.Add, run
 // in a child process of addbench so that its wall time and peak RSS are
-// measured exactly as a binary's would be.
+// measured exactly as a binary's would be. -baseline adds another flotilla
+// binary (say, built from main) to the same runs, for before/after.
+//
+// Both adds create a file per block, and on ext4 an inode allocation slows
+// down when many files were deleted in the last 30 seconds (without a
+// journal, freshly freed inodes are skipped one by one). So nothing is
+// deleted between runs, and figures taken while other work (a test suite)
+// creates and deletes files on the same file system are not comparable
+// with quiet ones; the CPU seconds column moves much less than MiB/s.
 package main
 
 import (

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -246,6 +245,7 @@ func TestPathGateway(t *testing.T) {
 			status: 200, body: str("hello from a percent encoded filename\n")}},
 		{"symlink is served as its target text", req{path: "/ipfs/" + symlinkDir + "/bar"}, want{status: 200, body: str("foo"), header: map[string]string{"Content-Type": "inode/symlink"}}},
 		{"missing link is 404", req{path: "/ipfs/" + root1 + "/no-such-file"}, want{status: 404}},
+		{"missing child block, nowhere to fetch it: 404", req{path: "/ipfs/" + missingBlock}, want{status: 404, absent: []string{"Cache-Control"}}},
 		{"HAMT directory entry", req{path: "/ipfs/" + hamt + "/"}, want{status: 200, prefix: map[string]string{"Content-Type": "text/html"}}},
 
 		// Ranges.
@@ -527,12 +527,4 @@ func TestDNSLinkAndSubdomains(t *testing.T) {
 		{"unparsable _redirects", req{path: "/x", host: sub(redirInvalid)}, want{status: 500, contains: []string{"_redirects"}}},
 		{"no _redirects on the path gateway", req{path: "/ipfs/" + redirExample + "/redirect-one"}, want{status: 404}},
 	})
-}
-
-// serveRecorder serves one request in process, for tests that need no
-// network.
-func serveRecorder(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, r)
-	return rec
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ipfs/boxo/gateway"
 	"github.com/ipfs/boxo/namesys"
 	"github.com/ipfs/boxo/path"
+	"github.com/ipfs/boxo/verifcid"
 	cid "github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/routing"
 
@@ -50,7 +51,10 @@ func status(ctx context.Context, err error) error {
 		return err // boxo answers 504
 	case errors.Is(err, ipfs.ErrOffline):
 		return gateway.NewErrorStatusCode(err, http.StatusServiceUnavailable)
-	case errors.Is(err, ipfs.ErrBadPath), errors.Is(err, &path.ErrInvalidPath{}):
+	case errors.Is(err, ipfs.ErrBadPath), errors.Is(err, &path.ErrInvalidPath{}),
+		errors.Is(err, verifcid.ErrPossiblyInsecureHashFunction), errors.Is(err, verifcid.ErrDigestTooSmall),
+		errors.Is(err, verifcid.ErrDigestTooLarge):
+		// A CID with a hash this node refuses to trust is a bad CID.
 		return gateway.NewErrorStatusCode(err, http.StatusBadRequest)
 	case errors.Is(err, namesys.ErrResolveFailed), errors.Is(err, ipfs.ErrNotFound), errors.Is(err, routing.ErrNotFound):
 		// A name without a record (or a domain without DNSLink) is

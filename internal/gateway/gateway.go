@@ -212,7 +212,7 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 	mux.Handle("/ipns/", content)
 	var h http.Handler = gateway.NewHostnameHandler(gcfg, be, mux)
 	h = gateway.NewHeaders(nil).WithDeprecatedXIpfsPath().ApplyCors().Wrap(h)
-	h = withRetrievalTimeout(h, cfg.RetrievalTimeout)
+	h = withRetrievalTimeout(h, cfg.RetrievalTimeout, cfg.NoFetch || !n.Online())
 	if g.blocker == nil {
 		h = withResponseCache(h, cfg.PublicHosts, cfg.ResponseCacheBytes, cfg.ResponseCacheMaxEntry)
 	}

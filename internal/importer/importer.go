@@ -45,7 +45,8 @@ const flushEvery = 256 << 10
 // Add imports every top-level entry of args the way Kubo's add command treats
 // its arguments: each entry gets its own DAG, unless s.Wrap asks for one
 // directory around all of them. Blocks go to ds; pinning is the caller's.
-// When Add returns, every block has been handed to ds and ds has returned.
+// When Add returns, every block has been handed to ds and ds has returned;
+// entries are reported as they are placed, before their blocks may be.
 // events, if not nil, is called from this goroutine.
 func Add(ctx context.Context, ds ipld.DAGService, args files.Directory, s Settings, events func(Event)) ([]Root, error) {
 	if events == nil {

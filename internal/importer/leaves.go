@@ -14,8 +14,8 @@ import (
 	cid "github.com/ipfs/go-cid"
 )
 
-// Hashing every leaf is most of an import's CPU time, and boxo's layouts
-// hash each leaf when they create it, one at a time. The layouts must build
+// Hashing every leaf is most of an import's CPU time in user space, and
+// boxo's layouts hash each leaf when they create it, one at a time. The layouts must build
 // the tree in order, but a leaf's CID depends only on its bytes, so the work
 // can be done ahead: a hashAhead splitter reads chunks before the layout asks
 // for them and hashes them on every core, and the CID builder given to the
@@ -24,9 +24,10 @@ import (
 // so the DAG is the one Kubo builds.
 
 // readAheadPerWorker bounds the chunks read but not yet consumed by the
-// layout: enough to keep every worker busy while the layout catches up,
-// small enough to keep memory flat (4 MiB per core with 256 KiB chunks).
-const readAheadPerWorker = 16
+// layout: enough to keep every worker busy while the layout waits for a
+// write slot, small enough to keep memory flat (2 MiB per core with the
+// default 256 KiB chunks, 8 MiB with unixfs-v1-2025's 1 MiB).
+const readAheadPerWorker = 8
 
 // memoWindow is how many handed-out chunks stay answerable. The balanced
 // layout asks for a leaf's CID after it has taken the next chunk (a
@@ -104,7 +105,7 @@ func newHashAhead(ctx context.Context, inner chunker.Splitter, kind leafKind, le
 			if err != nil {
 				return
 			}
-			work <- c // never blocks for long: work has ordered's capacity
+			work <- c // workers always drain work: this waits for a hash at most
 		}
 	}()
 	for range workers {
@@ -219,7 +220,7 @@ func (m *leafMemo) clear() {
 // are the very slices handed out, which bytes.Equal recognises without
 // reading them; dag-pb leaves are compared in full, which costs a fraction
 // of hashing them.
-func (m *leafMemo) lookup(data []byte) (cid.Cid, bool, error) {
+func (m *leafMemo) lookup(data []byte) (cid.Cid, bool) {
 	m.mu.Lock()
 	var found *chunk
 	for _, c := range m.recent {
@@ -234,9 +235,9 @@ func (m *leafMemo) lookup(data []byte) (cid.Cid, bool, error) {
 	}
 	m.mu.Unlock()
 	if found == nil {
-		return cid.Undef, false, nil
+		return cid.Undef, false
 	}
-	return found.sum, true, nil
+	return found.sum, true
 }
 
 // memoBuilder is the CID builder handed to the layout: it hashes as base
@@ -251,8 +252,8 @@ var _ cid.Builder = memoBuilder{}
 // Sum returns base's CID of data, computed ahead when data is a leaf.
 func (b memoBuilder) Sum(data []byte) (cid.Cid, error) {
 	if b.base.GetCodec() == b.memo.codec {
-		if c, ok, err := b.memo.lookup(data); ok || err != nil {
-			return c, err
+		if c, ok := b.memo.lookup(data); ok {
+			return c, nil
 		}
 	}
 	return b.base.Sum(data)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ipfs/boxo/verifcid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -155,7 +156,9 @@ func status(err error) (int, int) {
 	case errors.Is(err, ipfs.ErrBadPath), errors.Is(err, importer.ErrBadParams),
 		errors.Is(err, ipfs.ErrBadCAR), errors.Is(err, ipfs.ErrBlockTooBig),
 		errors.Is(err, ipfs.ErrNotPinned), errors.Is(err, ipfs.ErrPinned),
-		errors.Is(err, ipfs.ErrBadRecord), errors.Is(err, ipfs.ErrNeedsAllowOffline):
+		errors.Is(err, ipfs.ErrBadRecord), errors.Is(err, ipfs.ErrNeedsAllowOffline),
+		errors.Is(err, verifcid.ErrPossiblyInsecureHashFunction), errors.Is(err, verifcid.ErrDigestTooSmall),
+		errors.Is(err, verifcid.ErrDigestTooLarge):
 		return http.StatusBadRequest, codeClient
 	case errors.Is(err, ipfs.ErrOffline):
 		return http.StatusServiceUnavailable, codeNormal
