@@ -4,6 +4,7 @@ GO ?= go
 TOOLS := $(CURDIR)/.tools/bin
 KUBO := $(TOOLS)/ipfs
 STATICCHECK := $(TOOLS)/staticcheck
+CLUSTERCTL := $(TOOLS)/ipfs-cluster-ctl
 FUZZTIME ?= 30s
 
 .PHONY: run build test check unit tools bench bench-gateway bench-cluster fuzz clean
@@ -26,13 +27,16 @@ check: tools
 	$(STATICCHECK) ./...
 
 unit: tools
-	FLOTILLA_KUBO=$(KUBO) $(GO) test -race -timeout 20m ./...
+	FLOTILLA_KUBO=$(KUBO) FLOTILLA_CLUSTER_CTL=$(CLUSTERCTL) $(GO) test -race -timeout 25m ./...
 
 ## tools: build the real peers and linters the tests use, into .tools/bin (cached)
-tools: $(KUBO) $(STATICCHECK)
+tools: $(KUBO) $(STATICCHECK) $(CLUSTERCTL)
 
 $(KUBO): tools/kubo/go.mod tools/kubo/go.sum
 	cd tools/kubo && GOBIN=$(TOOLS) $(GO) install github.com/ipfs/kubo/cmd/ipfs
+
+$(CLUSTERCTL): tools/ipfs-cluster/go.mod tools/ipfs-cluster/go.sum
+	cd tools/ipfs-cluster && GOBIN=$(TOOLS) $(GO) install github.com/ipfs-cluster/ipfs-cluster/cmd/ipfs-cluster-ctl
 
 $(STATICCHECK): tools/staticcheck/go.mod tools/staticcheck/go.sum
 	cd tools/staticcheck && GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck
