@@ -139,10 +139,21 @@ func (tc *testCluster) start(tp *testPeer) {
 	if tp.node, err = ipfs.New(ctx, ncfg, ipfs.Deps{Blocks: b, Meta: m, Network: tp.net, Logger: slog.Default()}); err != nil {
 		t.Fatal(err)
 	}
+	// The cluster port is bound here, before the peer starts, so that its
+	// address is known (and never changes) while the peer's goroutines
+	// consult the fault switchboard. A restarted peer keeps its address.
 	cfg := tp.cfg
-	if tp.addr != "" {
-		cfg.Listen = tp.addr // a restarted peer keeps its address
+	if tp.ln == nil {
+		addr := tp.addr
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		if tp.ln, err = net.Listen("tcp", addr); err != nil {
+			t.Fatal(err)
+		}
 	}
+	tp.addr = tp.ln.Addr().String()
+	self := tp.addr
 	id := tp.repo.ID.String()
 	// Peers log only with FLOTILLA_TEST_LOG set: raft is chatty about the
 	// faults the tests inject on purpose.
@@ -161,14 +172,13 @@ func (tc *testCluster) start(tp *testPeer) {
 			return out
 		},
 		FreeSpace: func() uint64 { return 1 << 40 },
-		Faults:    peerFaults{f: tc.faults, self: func() string { return tp.addr }},
+		Faults:    peerFaults{f: tc.faults, self: func() string { return self }},
 		Listener:  tp.ln,
 	})
 	tp.ln = nil
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp.addr = tp.peer.Addr()
 	t.Cleanup(tp.stop)
 }
 

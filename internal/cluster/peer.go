@@ -92,14 +92,14 @@ func Start(ctx context.Context, cfg Config, d Deps) (*Peer, error) {
 	rcfg := consensus.DefaultConfig()
 	rcfg.Dir, rcfg.ID, rcfg.Addr = filepath.Join(d.Dir, "raft"), d.ID, n.Addr()
 	rcfg.TrailingLogs = cfg.TrailingLogs
-	rn, err := consensus.New(rcfg, st, &streamLayer{n}, d.Logger.With("component", "raft"))
+	rn, err := consensus.New(rcfg, st, &streamLayer{n}, d.Logger.With("subsystem", "raft"))
 	if err != nil {
 		n.Close()
 		st.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	p := &Peer{cfg: cfg, deps: d, log: d.Logger.With("component", "cluster"), st: st, net: n, raft: rn,
+	p := &Peer{cfg: cfg, deps: d, log: d.Logger, st: st, net: n, raft: rn,
 		rpc: newRPCClient(n), cancel: cancel, live: newLiveness(), fwd: make(chan forwardReq, 4096)}
 	p.srv = &http.Server{Handler: p.rpcHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go p.srv.Serve(n.Listener(clusternet.ProtoRPC))
@@ -137,7 +137,13 @@ func (p *Peer) Stop() error {
 	// Bounded: a transfer to a follower that cannot catch up must not
 	// keep a stopping process alive.
 	transferred := make(chan error, 1)
-	go func() { transferred <- p.raft.LeadershipTransfer() }()
+	go func() {
+		if servers, err := p.raft.Servers(); err != nil || len(servers) < 2 {
+			transferred <- nil // nobody to hand over to
+			return
+		}
+		transferred <- p.raft.LeadershipTransfer()
+	}()
 	select {
 	case err := <-transferred:
 		if err != nil {

@@ -222,9 +222,9 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 	msg := strings.TrimSpace(string(p))
 	switch {
 	case strings.Contains(msg, "[ERROR]"):
-		w.log.Error(msg, "component", "raft")
+		w.log.Error(msg)
 	default:
-		w.log.Warn(msg, "component", "raft")
+		w.log.Warn(msg)
 	}
 	return len(p), nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/flotilla-ipfs/flotilla/internal/gateway"
 	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 	"github.com/flotilla-ipfs/flotilla/internal/p2p"
+	"github.com/flotilla-ipfs/flotilla/internal/restapi"
 	"github.com/flotilla-ipfs/flotilla/internal/storage"
 )
 
@@ -37,6 +38,7 @@ type Config struct {
 	P2P     p2p.Config
 	Node    ipfs.Config
 	Gateway gateway.Config
+	API     restapi.Config
 
 	// ClusterListen is the cluster port as a multiaddr or host:port;
 	// empty picks 0.0.0.0:9096, or 127.0.0.1:0 when offline.
@@ -57,6 +59,7 @@ func DefaultConfig() Config {
 	return Config{
 		Data:      DefaultDataDir(),
 		RPCListen: "127.0.0.1:5001",
+		APIListen: "127.0.0.1:9094",
 		OpsListen: "127.0.0.1:9090",
 		Storage:   storage.DefaultConfig(),
 		P2P:       p2p.DefaultConfig(),
@@ -64,6 +67,7 @@ func DefaultConfig() Config {
 
 		GatewayListen: "127.0.0.1:8080",
 		Gateway:       gateway.DefaultConfig(),
+		API:           restapi.DefaultConfig(),
 		Cluster:       cluster.DefaultConfig(),
 	}
 }

@@ -10,12 +10,15 @@ import (
 	"os"
 	"time"
 
+	cid "github.com/ipfs/go-cid"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flotilla-ipfs/flotilla/internal/gateway"
 	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 	"github.com/flotilla-ipfs/flotilla/internal/kuborpc"
 	"github.com/flotilla-ipfs/flotilla/internal/repo"
+	"github.com/flotilla-ipfs/flotilla/internal/restapi"
+	"github.com/flotilla-ipfs/flotilla/internal/version"
 )
 
 // shutdownGrace bounds how long in-flight requests may run after a stop.
@@ -70,6 +73,17 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 		{name: "rpc", addr: cfg.RPCListen, handler: kuborpc.NewHandler(kuborpc.Deps{
 			Node: node, Cluster: peer, Identity: st.Repo.Identity, RepoPath: st.Repo.Path, Config: settings, Logger: log.With("component", "rpc"),
 		})},
+		{name: "api", addr: cfg.APIListen, handler: restapi.NewHandler(cfg.API, restapi.Deps{
+			Cluster: restCluster{peer}, Version: version.Get().Version, Commit: version.Get().Commit, Logger: log.With("component", "restapi"),
+			Replication: restapi.Replication{Min: cfg.Cluster.ReplicationMin, Max: cfg.Cluster.ReplicationMax},
+			Resolve: func(ctx context.Context, s string) (cid.Cid, error) {
+				p, err := node.ResolvePath(ctx, s)
+				if err != nil {
+					return cid.Undef, err
+				}
+				return node.Resolve(ctx, p)
+			},
+		})},
 		{name: "ops", addr: cfg.OpsListen, handler: ops.handler()},
 	}
 	// Bind every listener before serving any, so that a port conflict
@@ -102,6 +116,8 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 			listen.Gateway = addr
 		case "rpc":
 			listen.RPC = addr
+		case "api":
+			listen.API = addr
 		case "ops":
 			listen.Ops = addr
 		}
@@ -131,8 +147,8 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 		})
 	}
 	ops.serving.Store(true)
-	log.Info("ready", "peer_id", listen.PeerID, "gateway", listen.Gateway, "rpc", listen.RPC, "ops", listen.Ops, "cluster", listen.Cluster,
-		"swarm", listen.Swarm, "offline", cfg.Offline, "data", st.Repo.Path, "took", time.Since(started).Round(time.Millisecond))
+	log.Info("ready", "peer_id", listen.PeerID, "gateway", listen.Gateway, "rpc", listen.RPC, "api", listen.API, "ops", listen.Ops, "cluster", listen.Cluster,
+		"swarm", listen.Swarm, "offline", cfg.Offline, "data", st.Repo.Path, "took", time.Since(started).Round(time.Millisecond).String())
 	if ready != nil {
 		ready(listen)
 	}
