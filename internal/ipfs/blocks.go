@@ -104,7 +104,7 @@ func (n *Node) BlockPut(ctx context.Context, data []byte, o BlockPutOptions) (ci
 		if err := n.Pins.PinWithMode(ctx, c, pinModeRecursive, ""); err != nil {
 			return cid.Undef, err
 		}
-		if err := n.Pins.Flush(ctx); err != nil {
+		if err := n.syncPins(ctx); err != nil {
 			return cid.Undef, err
 		}
 	}

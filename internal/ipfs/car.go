@@ -88,7 +88,7 @@ func (n *Node) DagImport(ctx context.Context, r io.Reader, pinRoots bool) (Impor
 			return res, err
 		}
 	}
-	if err := n.Pins.Flush(ctx); err != nil {
+	if err := n.syncPins(ctx); err != nil {
 		return res, err
 	}
 	for _, root := range res.Roots {

@@ -132,7 +132,7 @@ func (n *Node) Add(ctx context.Context, args files.Directory, opts AddOptions, e
 			return nil, err
 		}
 	}
-	if err := n.Pins.Flush(ctx); err != nil {
+	if err := n.syncPins(ctx); err != nil {
 		return nil, err
 	}
 	for _, r := range roots {

@@ -176,7 +176,7 @@ func (n *Node) putBlock(ctx context.Context, b blocks.Block, pin bool) error {
 	if err := n.Pins.PinWithMode(ctx, b.Cid(), pinModeRecursive, ""); err != nil {
 		return err
 	}
-	if err := n.Pins.Flush(ctx); err != nil {
+	if err := n.syncPins(ctx); err != nil {
 		return err
 	}
 	n.announce(ctx, b.Cid())

@@ -93,6 +93,8 @@ type Node struct {
 	Network   *p2p.Network // nil offline
 	provider  provider.System
 	unixfsRes resolver.Resolver
+	stop      chan struct{} // closes flushLoop
+	done      chan struct{} // closed when flushLoop returned
 	localRes  resolver.Resolver
 
 	// Records holds IPNS records: the local store, and the DHT online.
@@ -138,7 +140,16 @@ func New(ctx context.Context, cfg Config, d Deps) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open pins: %w", err)
 	}
+	// The pinner's own syncing fsyncs up to three times per change while
+	// holding its one lock, which serialises every pin of the node behind
+	// the disk. Instead, changes are written unsynced and made durable by
+	// syncPins (one pebble WAL fsync, shared by concurrent callers) before
+	// any of them is acknowledged; flushLoop marks the pinner clean later.
+	pins.SetAutosync(false)
 	n.Pins = pins
+	n.stop = make(chan struct{})
+	n.done = make(chan struct{})
+	go n.flushLoop()
 
 	n.unixfsRes = newResolver(n.Service)
 	n.localRes = newResolver(localService)
@@ -170,10 +181,35 @@ func (n *Node) Online() bool { return n.Network != nil }
 
 // Close stops the exchange and the provider.
 func (n *Node) Close() error {
+	close(n.stop)
+	<-n.done
 	var errs []error
 	if n.provider != nil {
 		errs = append(errs, n.provider.Close())
 	}
 	errs = append(errs, n.Exchange.Close())
 	return errors.Join(errs...)
+}
+
+// syncPins makes every pin change so far durable.
+func (n *Node) syncPins(ctx context.Context) error {
+	return n.metaDS.Sync(ctx, ds.NewKey("/pins"))
+}
+
+// flushLoop periodically flushes the pinner, which marks its index clean
+// (a pinner that finds itself dirty at start rebuilds its indexes). Pin
+// durability does not depend on it: see syncPins.
+func (n *Node) flushLoop() {
+	defer close(n.done)
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			n.Pins.Flush(context.Background())
+			return
+		case <-t.C:
+			n.Pins.Flush(context.Background())
+		}
+	}
 }

@@ -29,7 +29,7 @@ func (n *Node) PinAdd(ctx context.Context, targets []cid.Cid, recursive bool, na
 		for _, c := range done {
 			n.Pins.Unpin(ctx, c, recursive)
 		}
-		n.Pins.Flush(ctx)
+		n.syncPins(ctx)
 	}
 	for _, c := range targets {
 		was, _, err := n.Pins.IsPinnedWithType(ctx, c, modeOf(recursive))
@@ -50,7 +50,7 @@ func (n *Node) PinAdd(ctx context.Context, targets []cid.Cid, recursive bool, na
 			done = append(done, c)
 		}
 	}
-	if err := n.Pins.Flush(ctx); err != nil {
+	if err := n.syncPins(ctx); err != nil {
 		return err
 	}
 	for _, c := range targets {
@@ -87,7 +87,7 @@ func (n *Node) PinRm(ctx context.Context, targets []cid.Cid, recursive bool) err
 			return err
 		}
 	}
-	return n.Pins.Flush(ctx)
+	return n.syncPins(ctx)
 }
 
 // PinUpdate moves a recursive pin from one root to another, fetching only the
@@ -101,7 +101,7 @@ func (n *Node) PinUpdate(ctx context.Context, from, to cid.Cid, unpin bool) erro
 		}
 		return notFound(err)
 	}
-	if err := n.Pins.Flush(ctx); err != nil {
+	if err := n.syncPins(ctx); err != nil {
 		return err
 	}
 	n.announce(ctx, to)
