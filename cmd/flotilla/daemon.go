@@ -93,6 +93,9 @@ file; the command line wins, then the environment, then the file.`,
 				if l.RPC != "" {
 					fmt.Fprintf(cmd.OutOrStdout(), "  rpc     http://%s/api/v0\n", l.RPC)
 				}
+				if l.API != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "  api     http://%s/id (IPFS Cluster REST API)\n", l.API)
+				}
 				if l.Ops != "" {
 					fmt.Fprintf(cmd.OutOrStdout(), "  ops     http://%s/metrics\n", l.Ops)
 				}

@@ -27,6 +27,8 @@ var rules = []struct {
 		"an API talks to the node it is given, not to the process that composes it"},
 	{"internal/gateway", []string{mod + "internal/daemon", mod + "internal/repo", mod + "internal/kuborpc", mod + "internal/cluster"},
 		"the gateway serves the node it is given; it knows nothing of the process, the RPC API or the cluster"},
+	{"internal/restapi", []string{mod + "internal/daemon", mod + "internal/repo", mod + "internal/cluster", mod + "internal/ipfs", mod + "internal/state", mod + "internal/consensus"},
+		"the REST API talks to the small Cluster interface it defines; the daemon adapts the peer to it"},
 	{"internal/repo", []string{mod + "internal/ipfs", "github.com/ipfs/boxo"},
 		"the data directory's lock and identity are below the node"},
 }

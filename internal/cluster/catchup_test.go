@@ -30,7 +30,9 @@ func TestNewPeerCatchesUpFromSnapshot(t *testing.T) {
 	// only catch up from the snapshot.
 	tc := newTunedCluster(t, 1, func(c *Config) { c.TrailingLogs = 4 }, "z1")
 	leader := tc.peers[0]
-	const pins, batch = 100_000, 2000
+	// FLOTILLA_CATCHUP_PINS scales it up for measurements (1M: see
+	// docs/benchmarks.md).
+	pins, batch := envInt("FLOTILLA_CATCHUP_PINS", 100_000), 2000
 	for i := 0; i < pins; i += batch {
 		ops := make([]state.Op, 0, batch)
 		for j := i; j < i+batch; j++ {

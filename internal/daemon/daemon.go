@@ -76,6 +76,7 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 		{name: "api", addr: cfg.APIListen, handler: restapi.NewHandler(cfg.API, restapi.Deps{
 			Cluster: restCluster{peer}, Version: version.Get().Version, Commit: version.Get().Commit, Logger: log.With("component", "restapi"),
 			Replication: restapi.Replication{Min: cfg.Cluster.ReplicationMin, Max: cfg.Cluster.ReplicationMax},
+			DownAfter:   cfg.Cluster.DownAfter,
 			Resolve: func(ctx context.Context, s string) (cid.Cid, error) {
 				p, err := node.ResolvePath(ctx, s)
 				if err != nil {
