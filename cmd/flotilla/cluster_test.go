@@ -56,14 +56,14 @@ func TestClusterOfProcessesSurvivesKill9(t *testing.T) {
 		t.Fatal("add returned no CID")
 	}
 	for _, d := range []*ft.Daemon{d0, d1, d2} {
-		waitFor(t, 30*time.Second, "pin listed on every peer", func() error {
+		waitFor(t, 60*time.Second, "pin listed on every peer", func() error {
 			if out := d.RPC("pin", "ls").Stdout; !strings.Contains(out, root) {
 				return fmt.Errorf("%s: pin ls = %q", d.Dir, out)
 			}
 			return nil
 		})
 	}
-	waitFor(t, 30*time.Second, "every peer holds the content", func() error {
+	waitFor(t, 60*time.Second, "every peer holds the content", func() error {
 		for _, d := range []*ft.Daemon{d0, d1, d2} {
 			if r := d.RPC("cat", root); r.Stdout != "replicated by flotilla\n" {
 				return fmt.Errorf("%s: cat = %q %s", d.Dir, r.Stdout, r.Stderr)
