@@ -498,13 +498,9 @@ func (p *Peer) Unpin(ctx context.Context, c cid.Cid) error {
 }
 
 func (p *Peer) rpcUnpin(ctx context.Context, body []byte, w http.ResponseWriter) error {
-	var r cidReq
-	if err := json.Unmarshal(body, &r); err != nil {
-		return fmt.Errorf("%w: %v", pin.ErrInvalid, err)
-	}
-	c, err := cid.Decode(r.Cid)
+	c, err := decodeCidReq(body)
 	if err != nil {
-		return fmt.Errorf("%w: %v", pin.ErrInvalid, err)
+		return err
 	}
 	if err := p.leaderUnpin(ctx, c); err != nil {
 		return err

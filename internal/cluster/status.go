@@ -156,13 +156,9 @@ func (p *Peer) Recover(ctx context.Context, c cid.Cid) (PinInfo, error) {
 }
 
 func (p *Peer) rpcRecover(ctx context.Context, body []byte, w http.ResponseWriter) error {
-	var r cidReq
-	if err := json.Unmarshal(body, &r); err != nil {
-		return fmt.Errorf("%w: %v", pin.ErrInvalid, err)
-	}
-	c, err := cid.Decode(r.Cid)
+	c, err := decodeCidReq(body)
 	if err != nil {
-		return fmt.Errorf("%w: %v", pin.ErrInvalid, err)
+		return err
 	}
 	p.tracker.recover(ctx, c)
 	return writeRPC(w, struct{}{})

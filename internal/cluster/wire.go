@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -91,6 +92,19 @@ type heartbeat struct {
 
 type cidReq struct {
 	Cid string `json:"cid"`
+}
+
+// decodeCidReq reads a cidReq body.
+func decodeCidReq(body []byte) (cid.Cid, error) {
+	var r cidReq
+	if err := json.Unmarshal(body, &r); err != nil {
+		return cid.Undef, fmt.Errorf("%w: %v", pin.ErrInvalid, err)
+	}
+	c, err := cid.Decode(r.Cid)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("%w: %v", pin.ErrInvalid, err)
+	}
+	return c, nil
 }
 
 type indexResp struct {
