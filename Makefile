@@ -43,7 +43,7 @@ $(STATICCHECK): tools/staticcheck/go.mod tools/staticcheck/go.sum
 
 ## bench: add throughput of a 1 GiB file against kubo and the hardware limits
 bench: tools build
-	$(GO) run ./bench/addbench -flotilla bin/flotilla -kubo $(KUBO)
+	$(GO) run ./bench/addbench -flotilla bin/flotilla -kubo $(KUBO) -dir $(CURDIR)/.bench
 
 ## bench-gateway: gateway req/s, latency and throughput against kubo 0.43's gateway, same run (wrk if installed)
 bench-gateway: tools build
@@ -62,4 +62,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf bin .tools
+	rm -rf bin .tools .bench

@@ -24,6 +24,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -77,10 +78,19 @@ type options struct {
 	dir      string
 	flotilla string
 	baseline string
+	api      bool
 	kubo     string
+	kuboSync bool
 	runs     int
 	keep     bool
 	timeout  time.Duration
+}
+
+// contender is one way of adding the file, measured in every run.
+type contender struct {
+	name string
+	add  func(ctx context.Context, scratch, file string) (addResult, error)
+	adds []addResult
 }
 
 func run() error {
@@ -89,7 +99,9 @@ func run() error {
 	flag.StringVar(&o.dir, "dir", "", "directory for the test file (kept there for reuse) and scratch repos; default: a fresh temp dir")
 	flag.StringVar(&o.flotilla, "flotilla", "", "flotilla binary; default: the Go API in a child process")
 	flag.StringVar(&o.baseline, "baseline", "", "another flotilla binary (e.g. built from main) measured in the same runs, for before/after")
+	flag.BoolVar(&o.api, "api", true, "with -flotilla, also measure the Go API, to show what the CLI's own path costs")
 	flag.StringVar(&o.kubo, "kubo", ".tools/bin/ipfs", "kubo binary")
+	flag.BoolVar(&o.kuboSync, "kubo-sync", true, "also measure kubo with flatfs \"sync\": true (its default repo does not fsync blocks)")
 	flag.IntVar(&o.runs, "runs", 3, "measured runs of each figure")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
@@ -113,17 +125,6 @@ func run() error {
 	if err != nil {
 		return err
 	}
-
-	fl, err := newFlotilla(ctx, o.flotilla)
-	if err != nil {
-		return err
-	}
-	var base *flotilla
-	if o.baseline != "" {
-		if base, err = newFlotilla(ctx, o.baseline); err != nil {
-			return err
-		}
-	}
 	kubo, err := filepath.Abs(o.kubo)
 	if err != nil {
 		return err
@@ -132,47 +133,57 @@ func run() error {
 		return fmt.Errorf("kubo binary: %w (run `make tools` or pass -kubo)", err)
 	}
 
+	// The first contender is the one the ratios are about; kubo's default
+	// is the reference.
+	fl, err := newFlotilla(ctx, o.flotilla)
+	if err != nil {
+		return err
+	}
 	fmt.Printf("addbench: %s file %s, %d runs, %d CPUs\n", mib(o.size), file, o.runs, runtime.NumCPU())
 	fmt.Printf("flotilla: %s\n", fl.describe())
-	if base != nil {
-		fmt.Printf("baseline: %s\n", base.describe())
+	all := []*contender{{name: "flotilla add (" + fl.mode + ")", add: fl.add}}
+	if fl.mode == "CLI" && o.api {
+		api, _ := newFlotilla(ctx, "")
+		all = append(all, &contender{name: "flotilla add (Go API)", add: api.add})
 	}
-	var flAdds, kuboAdds, baseAdds []addResult
+	if o.baseline != "" {
+		base, err := newFlotilla(ctx, o.baseline)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("baseline: %s\n", base.describe())
+		all = append(all, &contender{name: "baseline add (" + base.mode + ")", add: base.add})
+	}
+	ref := &contender{name: "kubo add --offline", add: func(ctx context.Context, scratch, file string) (addResult, error) {
+		return kuboAdd(ctx, kubo, scratch, file, false)
+	}}
+	all = append(all, ref)
+	if o.kuboSync {
+		all = append(all, &contender{name: "kubo add --offline, flatfs sync", add: func(ctx context.Context, scratch, file string) (addResult, error) {
+			return kuboAdd(ctx, kubo, scratch, file, true)
+		}})
+	}
+
 	var disk []float64
 	for i := range o.runs {
-		// Alternate the order so that neither add always runs on the disk
-		// state the other one left.
-		order := []string{"flotilla", "kubo"}
-		if base != nil {
-			order = append(order, "baseline")
-		}
+		// Alternate the order so that no add always runs on the disk
+		// state another one left.
+		order := slices.Clone(all)
 		if i%2 == 1 {
 			slices.Reverse(order)
 		}
-		for _, who := range order {
-			var r addResult
-			var err error
-			switch who {
-			case "flotilla":
-				r, err = fl.add(ctx, scratch, file)
-				flAdds = append(flAdds, r)
-			case "baseline":
-				r, err = base.add(ctx, scratch, file)
-				baseAdds = append(baseAdds, r)
-			default:
-				r, err = kuboAdd(ctx, kubo, scratch, file)
-				kuboAdds = append(kuboAdds, r)
-			}
+		for _, c := range order {
+			r, err := c.add(ctx, scratch, file)
 			if err != nil {
-				return fmt.Errorf("%s add: %w", who, err)
+				return fmt.Errorf("%s: %w", c.name, err)
 			}
-			fmt.Fprintf(os.Stderr, "  run %d: %-8s %7.0f MiB/s  cpu %5.2fs  rss %s  %s\n", i+1, who, r.rate(o.size), r.cpu.Seconds(), mib(r.rss), r.cid)
+			c.adds = append(c.adds, r)
+			fmt.Fprintf(os.Stderr, "  run %d: %-32s %5.0f MiB/s  cpu %5.2fs  rss %s  %s\n", i+1, c.name, r.rate(o.size), r.cpu.Seconds(), mib(r.rss), r.cid)
 		}
-		if flAdds[i].cid != kuboAdds[i].cid {
-			return fmt.Errorf("CID MISMATCH: flotilla %s, kubo %s for %s", flAdds[i].cid, kuboAdds[i].cid, file)
-		}
-		if base != nil && baseAdds[i].cid != kuboAdds[i].cid {
-			return fmt.Errorf("CID MISMATCH: baseline %s, kubo %s for %s", baseAdds[i].cid, kuboAdds[i].cid, file)
+		for _, c := range all {
+			if got, want := c.adds[i].cid, ref.adds[i].cid; got != want {
+				return fmt.Errorf("CID MISMATCH for %s: %s printed %s, kubo %s", file, c.name, got, want)
+			}
 		}
 		d, err := diskWrite(scratch, o.size)
 		if err != nil {
@@ -185,32 +196,30 @@ func run() error {
 		return err
 	}
 
-	flRates := rates(flAdds, o.size)
-	kuboRates := rates(kuboAdds, o.size)
-	kuboMed := median(kuboRates)
+	kuboMed := median(rates(ref.adds, o.size))
 	limit := min(median(hashAll), median(disk))
-	fmt.Printf("\n%-34s %8s %16s %14s %10s %8s\n", "name", "MiB/s", "min-max", "ratio-to-kubo", "peak RSS", "CPU s")
+	fmt.Printf("\n%-34s %8s %12s %14s %10s %8s\n", "name", "MiB/s", "min-max", "ratio-to-kubo", "peak RSS", "CPU s")
 	row := func(name string, v []float64, adds []addResult) {
 		rss, cpu := "", ""
 		if adds != nil {
 			rss, cpu = mib(medianRSS(adds)), fmt.Sprintf("%.2f", medianCPU(adds).Seconds())
 		}
-		fmt.Printf("%-34s %8.0f %16s %14.2f %10s %8s\n", name, median(v),
+		fmt.Printf("%-34s %8.0f %12s %14.2f %10s %8s\n", name, median(v),
 			fmt.Sprintf("%.0f-%.0f", slices.Min(v), slices.Max(v)), median(v)/kuboMed, rss, cpu)
 	}
-	row("flotilla add ("+fl.mode+")", flRates, flAdds)
-	if base != nil {
-		row("baseline add ("+base.mode+")", rates(baseAdds, o.size), baseAdds)
+	for _, c := range all {
+		row(c.name, rates(c.adds, o.size), c.adds)
 	}
-	row("kubo add --offline", kuboRates, kuboAdds)
 	row(fmt.Sprintf("sha256, %d cores", runtime.NumCPU()), hashAll, nil)
 	row("sha256, 1 core", hashOne, nil)
 	row("seq write + fdatasync", disk, nil)
-	fmt.Printf("\nroot CID %s (flotilla and kubo agree)\n", flAdds[0].cid)
-	fmt.Printf("flotilla / kubo                   %.2f\n", median(flRates)/kuboMed)
-	fmt.Printf("flotilla / min(sha256 all, disk)  %.2f  (limit %.0f MiB/s)\n", median(flRates)/limit, limit)
+	flMed := median(rates(all[0].adds, o.size))
+	fmt.Printf("\nroot CID %s (all agree)\n", ref.adds[0].cid)
+	fmt.Printf("flotilla / kubo                   %.2f\n", flMed/kuboMed)
+	fmt.Printf("flotilla / min(sha256 all, disk)  %.2f  (limit %.0f MiB/s)\n", flMed/limit, limit)
 	fmt.Printf("peak RSS: flotilla %s (max %s), kubo %s (max %s)\n",
-		mib(medianRSS(flAdds)), mib(maxRSS(flAdds)), mib(medianRSS(kuboAdds)), mib(maxRSS(kuboAdds)))
+		mib(medianRSS(all[0].adds)), mib(maxRSS(all[0].adds)), mib(medianRSS(ref.adds)), mib(maxRSS(ref.adds)))
+	fmt.Println("(flotilla's add returns once its blocks are on disk; kubo's default repo does not fsync them)")
 	return nil
 }
 
@@ -315,7 +324,10 @@ func fresh(dir, prefix string) (string, error) {
 	return os.MkdirTemp(repos, prefix)
 }
 
-func kuboAdd(ctx context.Context, bin, scratch, file string) (addResult, error) {
+// kuboAdd adds file with kubo to a fresh repo. Kubo's default repo writes
+// blocks to flatfs with "sync": false; sync turns it on, to compare
+// durable adds with durable adds.
+func kuboAdd(ctx context.Context, bin, scratch, file string, sync bool) (addResult, error) {
 	repo, err := fresh(scratch, "kubo-")
 	if err != nil {
 		return addResult{}, err
@@ -326,9 +338,55 @@ func kuboAdd(ctx context.Context, bin, scratch, file string) (addResult, error) 
 	if out, err := initCmd.CombinedOutput(); err != nil {
 		return addResult{}, fmt.Errorf("ipfs init: %w: %s", err, out)
 	}
+	if sync {
+		if err := syncKuboBlocks(filepath.Join(repo, "config")); err != nil {
+			return addResult{}, err
+		}
+	}
 	cmd := exec.CommandContext(ctx, bin, "add", "--offline", "-Q", "--cid-version=1", file)
 	cmd.Env = env
 	return runMeasured(cmd)
+}
+
+// syncKuboBlocks sets "sync": true on the flatfs mounts of a kubo config.
+// The setting is not part of kubo's datastore_spec, so the repo opens as
+// before.
+func syncKuboBlocks(config string) error {
+	raw, err := os.ReadFile(config)
+	if err != nil {
+		return err
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return err
+	}
+	found := false
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if v["type"] == "flatfs" {
+				v["sync"] = true
+				found = true
+			}
+			for _, c := range v {
+				walk(c)
+			}
+		case []any:
+			for _, c := range v {
+				walk(c)
+			}
+		}
+	}
+	walk(cfg["Datastore"])
+	if !found {
+		return fmt.Errorf("%s: no flatfs mount to make synced", config)
+	}
+	out, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(config, out, 0o600)
 }
 
 // flotilla runs adds with a flotilla binary, or with this program as a
@@ -386,7 +444,7 @@ func (f *flotilla) add(ctx context.Context, scratch, file string) (addResult, er
 // childAdd adds file to a fresh data directory through the Go API, as
 // `flotilla --data DIR add -Q --cid-version=1 FILE` does, and prints the
 // root CID.
-func childAdd(data, file string) error {
+func childAdd(data, file string) (err error) {
 	ctx := context.Background()
 	cfg := daemon.DefaultConfig()
 	cfg.Data = data
@@ -396,7 +454,7 @@ func childAdd(data, file string) error {
 	if err != nil {
 		return err
 	}
-	defer local.Close()
+	defer func() { err = errors.Join(err, local.Close()) }()
 	one := 1
 	s, err := importer.Params{CidVersion: &one}.Resolve()
 	if err != nil {
@@ -416,7 +474,7 @@ func childAdd(data, file string) error {
 		return err
 	}
 	fmt.Println(roots[0].Node.Cid())
-	return local.Close()
+	return nil
 }
 
 // diskWrite writes size bytes sequentially next to the repos and

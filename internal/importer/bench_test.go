@@ -27,13 +27,7 @@ const benchSize = 64 << 20
 // seed so that no block of one import deduplicates against another.
 func benchData(seed byte) []byte {
 	data := make([]byte, benchSize)
-	rng := rand.New(rand.NewChaCha8([32]byte{seed}))
-	for i := 0; i < len(data); i += 8 {
-		v := rng.Uint64()
-		for j := 0; j < 8; j++ {
-			data[i+j] = byte(v >> (8 * j))
-		}
-	}
+	rand.NewChaCha8([32]byte{seed}).Read(data)
 	return data
 }
 

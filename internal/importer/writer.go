@@ -8,25 +8,24 @@ import (
 	ipld "github.com/ipfs/go-ipld-format"
 )
 
-// Batch sizes of the block writer. A commit to a synced flatfs store costs
-// an fsync per block and one per shard directory it touches, and is mostly
-// spent waiting for the disk, so commits run side by side (flatfs writes 16
-// blocks of each at once) while the layout keeps hashing. Bigger batches
-// bought nothing measurable (a batch of 4,096 blocks still touches most of
-// the 1,024 shard directories) and cost memory: at most
-// writeInFlight*writeBatchBytes of block data, plus the batch being filled,
-// is held.
+// Batch sizes of the block writer. A commit is mostly spent waiting for the
+// disk (internal/storage makes it durable before it returns), so commits
+// run side by side while the layout keeps hashing. Measured on a 1 GiB add
+// (2 cores, synced flatfs): 8 MiB x 4 in flight beat 4 MiB x 4 by 7 % and
+// 8 MiB x 2 by 10 %; bigger batches bought nothing more and cost memory.
+// At most writeInFlight*writeBatchBytes of block data, plus the batch being
+// filled, is held.
 const (
-	writeBatchBytes = 4 << 20
-	writeBatchNodes = 128
+	writeBatchBytes = 8 << 20
+	writeBatchNodes = 256
 	writeInFlight   = 4
 )
 
 // blockWriter is the DAG service the layouts write into. Unlike
 // ipld.BufferedDAG, which Kubo uses, it is not committed after each file:
 // batches are committed on their own goroutines, a bounded number at a
-// time, while the import goes on, and Close waits for all of them. Reads
-// wait for the writes first.
+// time, while the import goes on, and Flush waits for all of them. Reads
+// wait for the writes first. It is used by one goroutine, the import's.
 type blockWriter struct {
 	ds    ipld.DAGService
 	ctx   context.Context

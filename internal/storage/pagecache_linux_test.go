@@ -87,3 +87,23 @@ func TestCommitDropsPages(t *testing.T) {
 		})
 	}
 }
+
+func TestKernelAtLeast(t *testing.T) {
+	for _, tc := range []struct {
+		release string
+		want    bool
+	}{
+		{"5.8.0", true},
+		{"5.8-rc1", true},
+		{"5.7.19-generic", false},
+		{"4.19.0", false},
+		{"6.1.0-13-amd64", true},
+		{"6.18.44-fc-v595", true},
+		{"10.0", true},
+		{"garbage", false},
+	} {
+		if got := kernelAtLeast(tc.release, 5, 8); got != tc.want {
+			t.Errorf("kernelAtLeast(%q, 5, 8) = %v, want %v", tc.release, got, tc.want)
+		}
+	}
+}

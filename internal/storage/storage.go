@@ -1,5 +1,6 @@
 // Package storage opens the datastores a node keeps its bytes in: blocks in
-// flatfs (one file per block, fsynced), metadata in pebble.
+// flatfs (one file per block, on disk before a write returns), metadata in
+// pebble.
 //
 // Blocks sit behind go-datastore's Batching interface, the narrow contract
 // boxo's blockstore is built on, so that another backend (S3) can replace
@@ -7,12 +8,10 @@
 package storage
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -31,6 +30,16 @@ type Config struct {
 	// NoSync skips fsync on block writes. Only for throwaway test data:
 	// acknowledged writes may be lost on power failure.
 	NoSync bool
+	// FsyncEachBlock makes blocks durable the way flatfs does on its own:
+	// an fsync per block file and per shard directory. By default a
+	// batch's blocks are written unsynced and the file system is synced
+	// twice per batch instead (syncfs: before the blocks are renamed into
+	// place, and after), with the same guarantees; see blockStore. syncfs
+	// also flushes whatever else is dirty on the file system, so a store
+	// sharing its file system with heavy writers may do better with this
+	// set. It is always set where syncfs cannot report write errors
+	// (other systems than Linux, Linux before 5.8).
+	FsyncEachBlock bool
 	// CacheWrites keeps written blocks in the page cache. By default (on
 	// Linux) a block's pages are dropped once it is durable: a peer writes
 	// far more than it reads back soon (an add, a pin fetched from the
@@ -38,8 +47,8 @@ type Config struct {
 	// 1 GiB add would otherwise push out the cache that serves reads.
 	// Dropping them also lets the next writes reuse memory the kernel has
 	// just freed; fresh memory is slow to fill on VMs whose host reclaims
-	// freed guest pages (a 2-core Firecracker VM spent half as much kernel
-	// time on a 1 GiB add: 2.2 s instead of 4.5 s).
+	// freed guest pages (a 2-core Firecracker VM, fsyncing each block, spent
+	// half as much kernel time on a 1 GiB add: 2.2 s instead of 4.5 s).
 	CacheWrites bool
 }
 
@@ -57,14 +66,18 @@ func (c Config) Validate() error {
 // OpenBlocks opens (creating if needed) the flatfs block store in dir.
 // flatfs clears its temp directory on open, so writes interrupted by a crash
 // leave nothing behind. A Put, or a batch's Commit, returns once its blocks
-// are on disk (unless cfg.NoSync).
+// are on disk (unless cfg.NoSync); see blockStore for how.
 func OpenBlocks(dir string, cfg Config) (ds.Batching, error) {
-	fs, err := openFlatfs(dir, cfg)
+	if cfg.NoSync {
+		return openFlatfs(dir, cfg.Shard, false)
+	}
+	useSyncfs := !cfg.FsyncEachBlock && syncFSReportsErrors()
+	fs, err := openFlatfs(dir, cfg.Shard, !useSyncfs)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.NoSync || cfg.CacheWrites || !canDropPages {
-		// Unsynced pages are dirty, and dirty pages cannot be dropped.
+	drop := !cfg.CacheWrites && canDropPages
+	if !useSyncfs && !drop {
 		return fs, nil
 	}
 	shard, err := flatfs.ParseShardFunc(fs.ShardStr())
@@ -72,94 +85,27 @@ func OpenBlocks(dir string, cfg Config) (ds.Batching, error) {
 		fs.Close()
 		return nil, err
 	}
-	return &uncachedBlocks{Datastore: fs, dir: dir, shard: shard.Func()}, nil
+	s := &blockStore{Datastore: fs, dir: dir, shard: shard.Func(), drop: drop}
+	if useSyncfs {
+		if s.syncfs, err = os.Open(dir); err != nil {
+			fs.Close()
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
-func openFlatfs(dir string, cfg Config) (*flatfs.Datastore, error) {
+func openFlatfs(dir, shardName string, sync bool) (*flatfs.Datastore, error) {
 	if _, err := os.Stat(filepath.Join(dir, "SHARDING")); err == nil {
-		return flatfs.Open(dir, !cfg.NoSync)
+		return flatfs.Open(dir, sync)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	shard, err := parseShard(cfg.Shard)
+	shard, err := parseShard(shardName)
 	if err != nil {
-		return nil, fmt.Errorf("storage: invalid shard %q: %w", cfg.Shard, err)
+		return nil, fmt.Errorf("storage: invalid shard %q: %w", shardName, err)
 	}
-	return flatfs.CreateOrOpen(dir, shard, !cfg.NoSync)
-}
-
-// uncachedBlocks is a synced flatfs store that drops the pages of the blocks
-// it writes once they are durable (see Config.CacheWrites).
-type uncachedBlocks struct {
-	*flatfs.Datastore
-	dir   string
-	shard flatfs.ShardFunc
-}
-
-var (
-	_ ds.Batching            = (*uncachedBlocks)(nil)
-	_ ds.PersistentDatastore = (*uncachedBlocks)(nil)
-)
-
-// Put writes and fsyncs the block, then drops its pages.
-func (s *uncachedBlocks) Put(ctx context.Context, key ds.Key, value []byte) error {
-	if err := s.Datastore.Put(ctx, key, value); err != nil {
-		return err
-	}
-	s.drop(key)
-	return nil
-}
-
-// Batch returns a flatfs batch whose Commit drops the pages it wrote.
-func (s *uncachedBlocks) Batch(ctx context.Context) (ds.Batch, error) {
-	b, err := s.Datastore.Batch(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &uncachedBatch{Batch: b, store: s}, nil
-}
-
-// drop evicts a block's pages from the page cache. It is best effort: a
-// block deleted meanwhile is left alone. The path is flatfs's on-disk
-// layout, <dir>/<shard>/<key>.data, which cannot change without migrating
-// every existing store.
-func (s *uncachedBlocks) drop(key ds.Key) {
-	name := key.String()[1:]
-	dropPages(filepath.Join(s.dir, s.shard(name), name+".data"))
-}
-
-// uncachedBatch records the keys put, to drop their pages after Commit,
-// when flatfs has fsynced them. Like flatfs's batch, it takes concurrent
-// Puts.
-type uncachedBatch struct {
-	ds.Batch
-	store *uncachedBlocks
-	mu    sync.Mutex
-	keys  []ds.Key // guarded by mu
-}
-
-func (b *uncachedBatch) Put(ctx context.Context, key ds.Key, value []byte) error {
-	if err := b.Batch.Put(ctx, key, value); err != nil {
-		return err
-	}
-	b.mu.Lock()
-	b.keys = append(b.keys, key)
-	b.mu.Unlock()
-	return nil
-}
-
-func (b *uncachedBatch) Commit(ctx context.Context) error {
-	if err := b.Batch.Commit(ctx); err != nil {
-		return err
-	}
-	b.mu.Lock()
-	keys := b.keys
-	b.keys = nil
-	b.mu.Unlock()
-	for _, k := range keys {
-		b.store.drop(k)
-	}
-	return nil
+	return flatfs.CreateOrOpen(dir, shard, sync)
 }
 
 // OpenMeta opens the pebble metadata store in dir. Writes are not synced
