@@ -34,15 +34,11 @@ func blockCmd(g *globals) *cobra.Command {
 		Short: "Store files as blocks and print their CIDs",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var entries []files.DirEntry
-			for _, a := range args {
-				r, err := stdinOrFile(a)
-				if err != nil {
-					return err
-				}
-				defer r.Close()
-				entries = append(entries, files.FileEntry("", files.NewReaderFile(r)))
+			entries, closeAll, err := openArgs(args)
+			if err != nil {
+				return err
 			}
+			defer closeAll()
 			return g.run(cmd, func(ctx context.Context, c *kuborpc.Client) error {
 				req := kuborpc.Request{Cmd: "block/put", Options: opts(cmd, "cid-codec", "mhtype", "pin", "allow-big-block")}
 				req.Files(files.NewSliceDirectory(entries))
@@ -102,15 +98,11 @@ func dagCmd(g *globals) *cobra.Command {
 		Short: "Import CAR files (v1 or v2); every block is verified against its CID",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var entries []files.DirEntry
-			for _, a := range args {
-				r, err := stdinOrFile(a)
-				if err != nil {
-					return err
-				}
-				defer r.Close()
-				entries = append(entries, files.FileEntry("", files.NewReaderFile(r)))
+			entries, closeAll, err := openArgs(args)
+			if err != nil {
+				return err
 			}
+			defer closeAll()
 			o := opts(cmd, "pin-roots")
 			o.Set("stats", "true")
 			return g.run(cmd, func(ctx context.Context, c *kuborpc.Client) error {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/ipfs/boxo/files"
 	"github.com/spf13/cobra"
 
 	"github.com/flotilla-ipfs/flotilla/internal/kuborpc"
@@ -172,10 +173,28 @@ func swarmCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// stdinOrFile opens a named file, or stdin for "-".
-func stdinOrFile(name string) (io.ReadCloser, error) {
-	if name == "-" {
-		return io.NopCloser(os.Stdin), nil
+// openArgs opens each argument (a file name, or "-" for stdin) as one
+// unnamed entry of a multipart upload. closeAll closes what it opened.
+func openArgs(args []string) ([]files.DirEntry, func(), error) {
+	var entries []files.DirEntry
+	var opened []io.Closer
+	closeAll := func() {
+		for _, c := range opened {
+			c.Close()
+		}
 	}
-	return os.Open(name)
+	for _, a := range args {
+		var r io.Reader = os.Stdin
+		if a != "-" {
+			f, err := os.Open(a)
+			if err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+			opened = append(opened, f)
+			r = f
+		}
+		entries = append(entries, files.FileEntry("", files.NewReaderFile(r)))
+	}
+	return entries, closeAll, nil
 }

@@ -35,15 +35,11 @@ func addDagCommands(dag *cobra.Command, g *globals) {
 		Short: "Store IPLD nodes read in one codec and encoded in another; print their CIDs",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var entries []files.DirEntry
-			for _, a := range args {
-				r, err := stdinOrFile(a)
-				if err != nil {
-					return err
-				}
-				defer r.Close()
-				entries = append(entries, files.FileEntry("", files.NewReaderFile(r)))
+			entries, closeAll, err := openArgs(args)
+			if err != nil {
+				return err
 			}
+			defer closeAll()
 			return g.run(cmd, func(ctx context.Context, c *kuborpc.Client) error {
 				req := kuborpc.Request{Cmd: "dag/put", Options: opts(cmd, "input-codec", "store-codec", "hash", "pin", "allow-big-block")}
 				req.Files(files.NewSliceDirectory(entries))

@@ -28,16 +28,16 @@ also publishes it to the DHT. NAME is a peer ID or a libp2p-key CID, with or
 without /ipns/.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := stdinOrFile(args[1])
+			entries, closeAll, err := openArgs(args[1:2])
 			if err != nil {
 				return err
 			}
-			defer r.Close()
+			defer closeAll()
 			return g.run(cmd, func(ctx context.Context, c *kuborpc.Client) error {
 				// Importing a record is the point of this command: it is
 				// stored even where it cannot be published.
 				req := kuborpc.Request{Cmd: "routing/put", Args: []string{ipnsKey(args[0])}, Options: map[string][]string{"allow-offline": {"true"}}}
-				req.Files(files.NewSliceDirectory([]files.DirEntry{files.FileEntry("", files.NewReaderFile(r))}))
+				req.Files(files.NewSliceDirectory(entries))
 				return kuborpc.Stream(ctx, c, req, func(e kuborpc.QueryEvent) error {
 					return g.out(cmd, e, func(w io.Writer) { fmt.Fprintf(w, "stored %s\n", e.ID) })
 				})
