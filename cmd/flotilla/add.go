@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -49,47 +51,44 @@ unixfs-v1-2025 as defaults that explicit flags override.`,
 				o.Set("progress", "true")
 				bar = progressbar.DefaultBytes(total, "adding")
 			}
-			return g.run(cmd, func(ctx context.Context, c *kuborpc.Client) error {
-				req := kuborpc.Request{Cmd: "add", Options: o}
-				req.Files(files.NewSliceDirectory(entries))
-				seen := map[string]int64{} // bytes reported so far, per file
-				var last string
-				w := cmd.OutOrStdout()
-				err := kuborpc.Stream(ctx, c, req, func(e kuborpc.AddEvent) error {
-					if e.Hash == "" {
-						if bar != nil {
-							bar.Add64(e.Bytes - seen[e.Name])
-							seen[e.Name] = e.Bytes
-						}
-						return nil
-					}
-					last = e.Hash
-					switch {
-					case g.json:
-						return printJSONLine(w, e)
-					case quieter:
-					case quiet:
-						fmt.Fprintln(w, e.Hash)
-					default:
-						if bar != nil {
-							bar.Clear()
-						}
-						fmt.Fprintf(w, "added %s %s\n", e.Hash, e.Name)
+			seen := map[string]int64{} // bytes reported so far, per file
+			var last string
+			w := cmd.OutOrStdout()
+			handle := func(e kuborpc.AddEvent) error {
+				if e.Hash == "" {
+					if bar != nil {
+						bar.Add64(e.Bytes - seen[e.Name])
+						seen[e.Name] = e.Bytes
 					}
 					return nil
-				})
-				if bar != nil {
-					bar.Finish()
-					fmt.Fprintln(os.Stderr)
 				}
-				if err != nil {
-					return err
-				}
-				if quieter && last != "" {
-					fmt.Fprintln(w, last)
+				last = e.Hash
+				switch {
+				case g.json:
+					return printJSONLine(w, e)
+				case quieter:
+				case quiet:
+					fmt.Fprintln(w, e.Hash)
+				default:
+					if bar != nil {
+						bar.Clear()
+					}
+					fmt.Fprintf(w, "added %s %s\n", e.Hash, e.Name)
 				}
 				return nil
-			})
+			}
+			err = g.addVia(cmd.Context(), files.NewSliceDirectory(entries), o, handle)
+			if bar != nil {
+				bar.Finish()
+				fmt.Fprintln(os.Stderr)
+			}
+			if err != nil {
+				return err
+			}
+			if quieter && last != "" {
+				fmt.Fprintln(w, last)
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -178,4 +177,30 @@ func treeSize(root string, st os.FileInfo, hidden bool) int64 {
 
 func printJSONLine(w io.Writer, v any) error {
 	return jsonEncoder(w).Encode(v)
+}
+
+// addVia runs the add through the daemon when one is in use, and otherwise
+// calls the very handler code in process: a local import then costs what
+// the importer costs, with no multipart round trip.
+func (g *globals) addVia(ctx context.Context, dir files.Directory, o url.Values, handle func(kuborpc.AddEvent) error) error {
+	c, err := g.remote()
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		req := kuborpc.Request{Cmd: "add", Options: o}
+		req.Files(dir)
+		return kuborpc.Stream(ctx, c, req, handle)
+	}
+	local, _, err := g.openLocal(ctx)
+	if err != nil {
+		return err
+	}
+	var handleErr error
+	err = kuborpc.Add(ctx, local.Node, dir, o, func(e kuborpc.AddEvent) {
+		if handleErr == nil {
+			handleErr = handle(e)
+		}
+	})
+	return errors.Join(err, handleErr, local.Close())
 }

@@ -96,31 +96,44 @@ func (g *globals) settingsFile() (string, bool) {
 	return filepath.Join(g.cfg.Data, "config.json"), true
 }
 
+// remote returns a client for the daemon the command should talk to: the
+// one named by --rpc, or the one holding the data directory. nil when no
+// daemon holds the directory.
+func (g *globals) remote() (*kuborpc.Client, error) {
+	if g.rpc != "" {
+		return kuborpc.NewClient(baseURL(g.rpc), nil), nil
+	}
+	locked, err := repo.Locked(g.cfg.Data)
+	if err != nil || !locked {
+		return nil, err
+	}
+	l, err := repo.ReadListen(g.cfg.Data)
+	if err != nil || l.RPC == "" {
+		return nil, fmt.Errorf("a daemon holds %s but its RPC address is unknown (is --rpc-listen empty?): pass --rpc", g.cfg.Data)
+	}
+	return kuborpc.NewClient(baseURL(l.RPC), nil), nil
+}
+
+// openLocal opens the data directory in this process, offline.
+func (g *globals) openLocal(ctx context.Context) (*daemon.Local, *slog.Logger, error) {
+	log, err := g.logger(os.Stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	local, err := daemon.OpenLocal(ctx, g.cfg.Data, g.cfg, log)
+	return local, log, err
+}
+
 // client returns an RPC client for the content commands and a function that
 // releases what it opened. The daemon holding the data directory is used
 // when there is one; otherwise the directory is opened here, offline, and
 // served to the client over a private unix socket, so both cases run the
 // very same request path.
 func (g *globals) client(ctx context.Context) (*kuborpc.Client, func() error, error) {
-	if g.rpc != "" {
-		return kuborpc.NewClient(baseURL(g.rpc), nil), func() error { return nil }, nil
+	if c, err := g.remote(); c != nil || err != nil {
+		return c, func() error { return nil }, err
 	}
-	locked, err := repo.Locked(g.cfg.Data)
-	if err != nil {
-		return nil, nil, err
-	}
-	if locked {
-		l, err := repo.ReadListen(g.cfg.Data)
-		if err != nil || l.RPC == "" {
-			return nil, nil, fmt.Errorf("a daemon holds %s but its RPC address is unknown (is --rpc-listen empty?): pass --rpc", g.cfg.Data)
-		}
-		return kuborpc.NewClient(baseURL(l.RPC), nil), func() error { return nil }, nil
-	}
-	log, err := g.logger(os.Stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	local, err := daemon.OpenLocal(ctx, g.cfg.Data, g.cfg, log)
+	local, log, err := g.openLocal(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -94,43 +94,20 @@ func importParams(req *request) (importer.Params, error) {
 }
 
 func (s *server) add(ctx context.Context, req *request, res *response) error {
-	params, err := importParams(req)
+	// Options first: a bad one fails before a byte of the upload is read.
+	a, err := parseAdd(req.query)
 	if err != nil {
 		return err
-	}
-	settings, err := params.Resolve()
-	if err != nil {
-		return err
-	}
-	opts := ipfs.AddOptions{Import: settings, PinName: req.str("pin-name")}
-	if opts.Pin, err = req.boolOpt("pin", true); err != nil {
-		return err
-	}
-	if opts.OnlyHash, err = req.boolOpt("only-hash", false); err != nil {
-		return err
-	}
-	progress, err := req.boolOpt("progress", false)
-	if err != nil {
-		return err
-	}
-	if opts.PinName != "" && !opts.Pin {
-		return badRequest("pin-name option requires pin to be set")
 	}
 	dir, err := multipartFiles(req)
 	if err != nil {
 		return err
 	}
-	roots, err := s.Node.Add(ctx, dir, opts, func(e importer.Event) {
-		switch {
-		case e.Cid.Defined():
-			res.emit(AddEvent{Name: e.Name, Hash: e.Cid.String(), Size: importer.FormatSize(e.Size)})
-		case progress:
-			res.emit(AddEvent{Name: e.Name, Bytes: e.Bytes})
-		}
-	})
+	roots, err := runAdd(ctx, s.Node, dir, a, func(e AddEvent) { res.emit(e) })
 	if err != nil {
 		return bodyError(ctx, err)
 	}
+	opts := a.opts
 	if s.Cluster != nil && opts.Pin && !opts.OnlyHash {
 		return s.clusterPinAdded(ctx, roots, opts.PinName)
 	}
