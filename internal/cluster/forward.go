@@ -23,6 +23,7 @@ import (
 const maxForwardBatch = 1024
 
 type forwardReq struct {
+	ctx  context.Context // the caller's: a request given up on is not sent
 	pin  pin.Pin
 	done chan forwardRes
 }
@@ -48,7 +49,7 @@ type pinResult struct {
 // forward hands a pin to the forwarding loop and waits for the leader's
 // answer.
 func (p *Peer) forward(ctx context.Context, pn pin.Pin) (pin.Pin, error) {
-	req := forwardReq{pin: pn, done: make(chan forwardRes, 1)}
+	req := forwardReq{ctx: ctx, pin: pn, done: make(chan forwardRes, 1)}
 	select {
 	case p.fwd <- req:
 	case <-ctx.Done():
@@ -96,6 +97,20 @@ func (p *Peer) forwardLoop(ctx context.Context) {
 }
 
 func (p *Peer) sendBatch(ctx context.Context, batch []forwardReq) {
+	// Callers that gave up while their pin waited are answered, not
+	// forwarded: a write its client saw fail should not land later.
+	live := batch[:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- forwardRes{err: err}
+			continue
+		}
+		live = append(live, r)
+	}
+	batch = live
+	if len(batch) == 0 {
+		return
+	}
 	req := pinsReq{Pins: make([]wirePin, len(batch))}
 	for i, r := range batch {
 		req.Pins[i] = toWire(r.pin)

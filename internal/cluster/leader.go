@@ -83,7 +83,7 @@ func (l *liveness) fill(m member.Member) member.Member {
 	return m
 }
 
-// downSince returns how long a member has been down (0: alive).
+// downFor returns how long a member has been down (0: alive).
 func (l *liveness) downFor(id string, now time.Time, downAfter time.Duration) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -460,25 +460,6 @@ func (p *Peer) Pin(ctx context.Context, pn pin.Pin) (pin.Pin, error) {
 	return p.forward(ctx, pn)
 }
 
-func (p *Peer) rpcPin(ctx context.Context, body []byte, w http.ResponseWriter) error {
-	var wp wirePin
-	if err := json.Unmarshal(body, &wp); err != nil {
-		return fmt.Errorf("%w: %v", pin.ErrInvalid, err)
-	}
-	pn, err := fromWire(wp)
-	if err != nil {
-		return err
-	}
-	if err := pn.Validate(time.Now()); err != nil {
-		return err
-	}
-	pn, err = p.leaderPin(ctx, pn)
-	if err != nil {
-		return err
-	}
-	return writeRPC(w, toWire(pn))
-}
-
 // leaderPin places and commits one pin.
 func (p *Peer) leaderPin(ctx context.Context, pn pin.Pin) (pin.Pin, error) {
 	errs := []error{nil}

@@ -39,7 +39,6 @@ func (p *Peer) methods() []method {
 	return []method{
 		{"/v1/hello", anyPeer, p.rpcHello},
 		{"/v1/join", leaderOnly, p.rpcJoin},
-		{"/v1/pin", leaderOnly, p.rpcPin},
 		{"/v1/pins", leaderOnly, p.rpcPins},
 		{"/v1/unpin", leaderOnly, p.rpcUnpin},
 		{"/v1/readindex", leaderOnly, p.rpcReadIndex},
