@@ -40,6 +40,23 @@ func TestThreePeersReplicateAcrossZones(t *testing.T) {
 	}
 	tc.waitPinned(tc.peers[2], c, 3, 20*time.Second)
 
+	// Any peer reports the leader's live view of every member.
+	eventually(t, 10*time.Second, "liveness through a follower", func() error {
+		live, err := follower.peer.Liveness(ctx)
+		if err != nil {
+			return err
+		}
+		if len(live) != 3 {
+			return fmt.Errorf("%d members", len(live))
+		}
+		for _, m := range live {
+			if time.Since(m.LastSeen) > 5*time.Second || m.FreeSpace == 0 {
+				return fmt.Errorf("member %s: last seen %s, free space %d", m.ID, m.LastSeen, m.FreeSpace)
+			}
+		}
+		return nil
+	})
+
 	// Unpin removes it everywhere.
 	if err := tc.peers[2].peer.Unpin(ctx, c); err != nil {
 		t.Fatal(err)

@@ -491,3 +491,34 @@ func (p *Peer) expirePins(ctx context.Context, now time.Time) {
 		}
 	}
 }
+
+// Liveness returns the members as the leader sees them: last heartbeat,
+// free space and queue length. Only the leader hears heartbeats, so a
+// follower asks it.
+func (p *Peer) Liveness(ctx context.Context) ([]member.Member, error) {
+	if p.raft.IsLeader() {
+		return p.Members(ctx)
+	}
+	var resp []wireLiveMember
+	if err := p.toLeader(ctx, "/v1/liveness", struct{}{}, &resp); err != nil {
+		return nil, err
+	}
+	out := make([]member.Member, len(resp))
+	for i, w := range resp {
+		out[i] = w.member()
+		out[i].LastSeen, out[i].FreeSpace, out[i].QueueLen = w.LastSeen, w.FreeSpace, w.QueueLen
+	}
+	return out, nil
+}
+
+func (p *Peer) rpcLiveness(ctx context.Context, _ []byte, w http.ResponseWriter) error {
+	ms, err := p.Members(ctx)
+	if err != nil {
+		return err
+	}
+	out := make([]wireLiveMember, len(ms))
+	for i, m := range ms {
+		out[i] = wireLiveMember{wireMember: memberToWire(m), LastSeen: m.LastSeen, FreeSpace: m.FreeSpace, QueueLen: m.QueueLen}
+	}
+	return writeRPC(w, out)
+}

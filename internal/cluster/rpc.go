@@ -43,6 +43,7 @@ func (p *Peer) methods() []method {
 		{"/v1/unpin", leaderOnly, p.rpcUnpin},
 		{"/v1/readindex", leaderOnly, p.rpcReadIndex},
 		{"/v1/heartbeat", leaderOnly, p.rpcHeartbeat},
+		{"/v1/liveness", leaderOnly, p.rpcLiveness},
 		{"/v1/status", anyPeer, p.rpcStatus},
 		{"/v1/recover", anyPeer, p.rpcRecover},
 	}

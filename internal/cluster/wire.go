@@ -76,6 +76,14 @@ func (w wireMember) member() member.Member {
 	return member.Member{ID: w.ID, Name: w.Name, Zone: w.Zone, ClusterAddr: w.ClusterAddr, SwarmAddrs: w.SwarmAddrs}
 }
 
+// wireLiveMember is a member with the leader's live view of it.
+type wireLiveMember struct {
+	wireMember
+	LastSeen  time.Time `json:"last_seen,omitzero"`
+	FreeSpace uint64    `json:"free_space"`
+	QueueLen  int       `json:"queue_len"`
+}
+
 type helloResp struct {
 	ID         string `json:"id"`
 	Addr       string `json:"addr"`
