@@ -442,16 +442,23 @@ func (s *server) resolveAll(ctx context.Context, args []string) ([]cid.Cid, erro
 	return out, nil
 }
 
-func (s *server) pinAdd(ctx context.Context, req *request, res *response) error {
+// pinTargets reads the paths and the recursive option of pin/add and
+// pin/rm, resolving the paths to CIDs.
+func (s *server) pinTargets(ctx context.Context, req *request) ([]cid.Cid, bool, error) {
 	args, err := req.needArgs(1, "ipfs-path")
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	recursive, err := req.boolOpt("recursive", true)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	cids, err := s.resolveAll(ctx, args)
+	return cids, recursive, err
+}
+
+func (s *server) pinAdd(ctx context.Context, req *request, res *response) error {
+	cids, recursive, err := s.pinTargets(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -465,15 +472,7 @@ func (s *server) pinAdd(ctx context.Context, req *request, res *response) error 
 }
 
 func (s *server) pinRm(ctx context.Context, req *request, res *response) error {
-	args, err := req.needArgs(1, "ipfs-path")
-	if err != nil {
-		return err
-	}
-	recursive, err := req.boolOpt("recursive", true)
-	if err != nil {
-		return err
-	}
-	cids, err := s.resolveAll(ctx, args)
+	cids, recursive, err := s.pinTargets(ctx, req)
 	if err != nil {
 		return err
 	}
