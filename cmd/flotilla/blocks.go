@@ -18,15 +18,7 @@ func blockCmd(g *globals) *cobra.Command {
 		Short: "Write a block's bytes to stdout",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.run(cmd, func(ctx context.Context, c *kuborpc.Client) error {
-				body, err := c.Raw(ctx, kuborpc.Request{Cmd: "block/get", Args: args})
-				if err != nil {
-					return err
-				}
-				defer body.Close()
-				_, err = io.Copy(cmd.OutOrStdout(), body)
-				return err
-			})
+			return g.rawToStdout(cmd, kuborpc.Request{Cmd: "block/get", Args: args})
 		},
 	}
 	put := &cobra.Command{
@@ -130,15 +122,7 @@ func dagCmd(g *globals) *cobra.Command {
 		Short: "Write the DAG under a root to stdout as a CARv1",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.run(cmd, func(ctx context.Context, c *kuborpc.Client) error {
-				body, err := c.Raw(ctx, kuborpc.Request{Cmd: "dag/export", Args: args})
-				if err != nil {
-					return err
-				}
-				defer body.Close()
-				_, err = io.Copy(cmd.OutOrStdout(), body)
-				return err
-			})
+			return g.rawToStdout(cmd, kuborpc.Request{Cmd: "dag/export", Args: args})
 		},
 	}
 	cmd.AddCommand(imp, exp)

@@ -38,6 +38,20 @@ func (g *globals) run(cmd *cobra.Command, fn func(ctx context.Context, c *kuborp
 	return err
 }
 
+// rawToStdout writes a byte-stream response (cat, block get, dag export,
+// dag get) to stdout.
+func (g *globals) rawToStdout(cmd *cobra.Command, req kuborpc.Request) error {
+	return g.run(cmd, func(ctx context.Context, c *kuborpc.Client) error {
+		body, err := c.Raw(ctx, req)
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		_, err = io.Copy(cmd.OutOrStdout(), body)
+		return err
+	})
+}
+
 // opts collects the options of a request from the flags the user set, so
 // that unset flags keep the server's defaults (which is what Kubo's flag
 // semantics need: --raw-leaves=false is not the same as no --raw-leaves).
@@ -67,15 +81,7 @@ func catCmd(g *globals) *cobra.Command {
 		Short: "Write the content of a file to stdout",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.run(cmd, func(ctx context.Context, c *kuborpc.Client) error {
-				body, err := c.Raw(ctx, kuborpc.Request{Cmd: "cat", Args: args, Options: opts(cmd, "offset", "length")})
-				if err != nil {
-					return err
-				}
-				defer body.Close()
-				_, err = io.Copy(cmd.OutOrStdout(), body)
-				return err
-			})
+			return g.rawToStdout(cmd, kuborpc.Request{Cmd: "cat", Args: args, Options: opts(cmd, "offset", "length")})
 		},
 	}
 	cmd.Flags().Int64("offset", 0, "byte offset to start reading at")

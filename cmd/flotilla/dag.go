@@ -18,15 +18,7 @@ func addDagCommands(dag *cobra.Command, g *globals) {
 		Short: "Print an IPLD node (dag-json by default), following the path into its fields",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.run(cmd, func(ctx context.Context, c *kuborpc.Client) error {
-				body, err := c.Raw(ctx, kuborpc.Request{Cmd: "dag/get", Args: args, Options: opts(cmd, "output-codec")})
-				if err != nil {
-					return err
-				}
-				defer body.Close()
-				_, err = io.Copy(cmd.OutOrStdout(), body)
-				return err
-			})
+			return g.rawToStdout(cmd, kuborpc.Request{Cmd: "dag/get", Args: args, Options: opts(cmd, "output-codec")})
 		},
 	}
 	get.Flags().String("output-codec", "dag-json", "codec to print the node in (dag-json, dag-cbor, json, cbor, raw)")
