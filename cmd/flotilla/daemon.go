@@ -21,6 +21,10 @@ func bindDaemonFlags(fs *pflag.FlagSet, c *daemon.Config) {
 	fs.StringVar(&c.APIListen, "api-listen", c.APIListen, "cluster REST API address (host:port)")
 	fs.StringVar(&c.PinSvcListen, "pinsvc-listen", c.PinSvcListen, "Pinning Service API address (host:port)")
 	fs.StringVar(&c.OpsListen, "ops-listen", c.OpsListen, "metrics and health address (host:port)")
+	fs.StringVar(&c.Auth.UsersFile, "api-auth-file", c.Auth.UsersFile, "users of the admin APIs (api, pinsvc, rpc) with bcrypt password hashes and scopes (default <data>/api-users.json, created with a generated admin password when an admin port is bound beyond loopback)")
+	fs.StringVar(&c.Auth.TLSCert, "tls-cert", c.Auth.TLSCert, "PEM certificate (chain) to serve the admin APIs over HTTPS; reloaded when the file changes")
+	fs.StringVar(&c.Auth.TLSKey, "tls-key", c.Auth.TLSKey, "PEM private key of --tls-cert")
+	fs.StringSliceVar(&c.Auth.TrustedProxies, "api-trusted-proxies", c.Auth.TrustedProxies, "CIDRs of load balancers whose X-Forwarded-For names the client (rate limits, audit log)")
 
 	fs.StringArrayVar(&c.P2P.Listen, "swarm-listen", c.P2P.Listen, "swarm listen multiaddr (repeatable)")
 	fs.StringArrayVar(&c.P2P.Announce, "swarm-announce", c.P2P.Announce, "address to announce instead of the bound ones, e.g. a public IP behind NAT (repeatable)")

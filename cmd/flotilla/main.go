@@ -66,7 +66,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	pf.StringVar(&g.cfgFile, "config", "", "settings file (JSON, keys are flag names); default <data>/config.json when present")
 
-	root.AddCommand(daemonCmd(g), configCmd(g), versionCmd(g))
+	root.AddCommand(daemonCmd(g), configCmd(g), versionCmd(g), authCmd(g))
 	addContentCommands(root, g)
 	return root
 }

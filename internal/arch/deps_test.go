@@ -29,6 +29,8 @@ var rules = []struct {
 		"the gateway serves the node it is given; it knows nothing of the process, the RPC API or the cluster"},
 	{"internal/restapi", []string{mod + "internal/daemon", mod + "internal/repo", mod + "internal/cluster", mod + "internal/ipfs", mod + "internal/state", mod + "internal/consensus"},
 		"the REST API talks to the small Cluster interface it defines; the daemon adapts the peer to it"},
+	{"internal/pinsvc", []string{mod + "internal/daemon", mod + "internal/repo", mod + "internal/cluster", mod + "internal/ipfs", mod + "internal/state", mod + "internal/consensus"},
+		"the Pinning Service API talks to the small Cluster interface it defines; the daemon adapts the peer to it"},
 	{"internal/repo", []string{mod + "internal/ipfs", "github.com/ipfs/boxo"},
 		"the data directory's lock and identity are below the node"},
 }

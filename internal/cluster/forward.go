@@ -214,18 +214,25 @@ func (p *Peer) place(pn pin.Pin, candidates []member.Member, members int) (pin.P
 			pn.ReplicationMax = max(pn.ReplicationMin, min(pn.ReplicationMax, members))
 		}
 	}
+	// Allocations that come with the pin are an add's (see add.go): it
+	// streamed the blocks to them, so they are kept, as IPFS Cluster keeps
+	// the adder's. Otherwise an existing pin keeps its own.
+	from := pn.Allocations
+	if len(from) == 0 {
+		if old, ok, err := p.st.Get(pn.Cid); err != nil {
+			return pin.Pin{}, err
+		} else if ok {
+			from = old.Allocations
+		}
+	}
 	var keep []string
-	if old, ok, err := p.st.Get(pn.Cid); err != nil {
-		return pin.Pin{}, err
-	} else if ok {
-		for _, a := range old.Allocations {
-			if slices.ContainsFunc(candidates, func(m member.Member) bool { return m.ID == a }) {
-				keep = append(keep, a)
-			}
+	for _, a := range from {
+		if slices.ContainsFunc(candidates, func(m member.Member) bool { return m.ID == a }) && !slices.Contains(keep, a) {
+			keep = append(keep, a)
 		}
-		if pn.ReplicationMax != pin.Everywhere && len(keep) > pn.ReplicationMax {
-			keep = keep[:pn.ReplicationMax]
-		}
+	}
+	if pn.ReplicationMax != pin.Everywhere && len(keep) > pn.ReplicationMax {
+		keep = keep[:pn.ReplicationMax]
 	}
 	var err error
 	pn.Allocations, err = placement.Allocate(pn, keep, candidates)

@@ -40,12 +40,17 @@ func (p *Peer) methods() []method {
 		{"/v1/hello", anyPeer, p.rpcHello},
 		{"/v1/join", leaderOnly, p.rpcJoin},
 		{"/v1/pins", leaderOnly, p.rpcPins},
+		{"/v1/allocate", leaderOnly, p.rpcAllocate},
 		{"/v1/unpin", leaderOnly, p.rpcUnpin},
+		{"/v1/record", leaderOnly, p.rpcRecord},
 		{"/v1/readindex", leaderOnly, p.rpcReadIndex},
 		{"/v1/heartbeat", leaderOnly, p.rpcHeartbeat},
 		{"/v1/liveness", leaderOnly, p.rpcLiveness},
 		{"/v1/status", anyPeer, p.rpcStatus},
 		{"/v1/recover", anyPeer, p.rpcRecover},
+		{"/v1/members/remove", leaderOnly, p.rpcRemoveMember},
+		{"/v1/gc", anyPeer, p.rpcGC},
+		{"/v1/links", anyPeer, p.rpcLinks},
 	}
 }
 
@@ -67,7 +72,8 @@ func (p *Peer) rpcHandler() http.Handler {
 			if err := m.handle(r.Context(), body, w); err != nil {
 				kind := errorKind(err)
 				status := map[string]int{"invalid": http.StatusBadRequest, "not_found": http.StatusNotFound,
-					"placement": http.StatusConflict, "not_leader": http.StatusMisdirectedRequest}[kind]
+					"placement": http.StatusConflict, "not_leader": http.StatusMisdirectedRequest,
+					"not_member": http.StatusNotFound, "refused": http.StatusConflict}[kind]
 				if status == 0 {
 					status = http.StatusInternalServerError
 				}
@@ -75,6 +81,8 @@ func (p *Peer) rpcHandler() http.Handler {
 			}
 		})
 	}
+	// A block stream reads its own body, of any length (see blocks.go).
+	mux.HandleFunc("POST /v1/blocks", p.serveBlocks)
 	return mux
 }
 
@@ -90,6 +98,10 @@ func errorKind(err error) string {
 		return "placement"
 	case errors.Is(err, consensus.ErrNotLeader):
 		return "not_leader"
+	case errors.Is(err, ErrNotMember):
+		return "not_member"
+	case errors.Is(err, ErrRemoveRefused):
+		return "refused"
 	}
 	return ""
 }
@@ -143,6 +155,10 @@ func (e *remoteError) Unwrap() error {
 		return placement.ErrNotEnoughPeers
 	case "not_leader":
 		return consensus.ErrNotLeader
+	case "not_member":
+		return ErrNotMember
+	case "refused":
+		return ErrRemoveRefused
 	}
 	return nil
 }

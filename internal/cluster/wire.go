@@ -135,6 +135,6 @@ type wireStatus struct {
 // not the leader and knows who is.
 type rpcError struct {
 	Error  string `json:"error"`
-	Kind   string `json:"kind,omitempty"` // "invalid", "not_found", "not_leader", "placement"
+	Kind   string `json:"kind,omitempty"` // "invalid", "not_found", "not_leader", "placement", "not_member", "refused"
 	Leader string `json:"leader,omitempty"`
 }

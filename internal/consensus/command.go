@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -27,6 +28,8 @@ const (
 	opCid    = 3
 	opMember = 4 // state.EncodeMember
 	opID     = 5
+	opKey    = 6
+	opValue  = 7
 	opsOp    = 1 // repeated op in the entry body
 )
 
@@ -53,6 +56,14 @@ func encodeOps(ops []state.Op) []byte {
 		case state.OpDeleteMember:
 			op = protowire.AppendTag(op, opID, protowire.BytesType)
 			op = protowire.AppendString(op, o.ID)
+		case state.OpPutRecord:
+			op = protowire.AppendTag(op, opKey, protowire.BytesType)
+			op = protowire.AppendString(op, o.Key)
+			op = protowire.AppendTag(op, opValue, protowire.BytesType)
+			op = protowire.AppendBytes(op, o.Value)
+		case state.OpDeleteRecord:
+			op = protowire.AppendTag(op, opKey, protowire.BytesType)
+			op = protowire.AppendString(op, o.Key)
 		}
 		b = protowire.AppendTag(b, opsOp, protowire.BytesType)
 		b = protowire.AppendBytes(b, op)
@@ -121,6 +132,10 @@ func decodeOp(b []byte) (state.Op, error) {
 			o.Member, err = state.DecodeMember(v)
 		case opID:
 			o.ID = string(v)
+		case opKey:
+			o.Key = string(v)
+		case opValue:
+			o.Value = bytes.Clone(v)
 		}
 		if err != nil {
 			return o, fmt.Errorf("%w: %v", errBadCommand, err)

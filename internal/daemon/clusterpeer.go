@@ -25,8 +25,9 @@ import (
 )
 
 // startCluster starts this peer's cluster member on top of the node.
-func startCluster(ctx context.Context, cfg Config, st *Stores, node *ipfs.Node, nw *p2p.Network, log *slog.Logger) (*cluster.Peer, error) {
+func startCluster(ctx context.Context, cfg Config, st *Stores, node *ipfs.Node, nw *p2p.Network, secret []byte, log *slog.Logger) (*cluster.Peer, error) {
 	cc := cfg.Cluster
+	cc.Secret = secret
 	var err error
 	if cc.Listen, err = clusterListen(cfg); err != nil {
 		return nil, err
@@ -35,9 +36,6 @@ func startCluster(ctx context.Context, cfg Config, st *Stores, node *ipfs.Node, 
 		if cc.Announce, err = hostPort(cfg.ClusterAnnounce); err != nil {
 			return nil, fmt.Errorf("cluster-announce: %w", err)
 		}
-	}
-	if cc.Secret, err = clusterSecret(cfg, st.Repo.Dir("cluster"), log); err != nil {
-		return nil, err
 	}
 	if cc.Zone == "" {
 		cc.Zone = ecsZone(ctx)

@@ -39,6 +39,7 @@ type Config struct {
 	Node    ipfs.Config
 	Gateway gateway.Config
 	API     restapi.Config
+	Auth    AuthConfig
 
 	// ClusterListen is the cluster port as a multiaddr or host:port;
 	// empty picks 0.0.0.0:9096, or 127.0.0.1:0 when offline.
@@ -66,6 +67,7 @@ func DefaultConfig() Config {
 		Node:      ipfs.DefaultConfig(),
 
 		GatewayListen: "127.0.0.1:8080",
+		PinSvcListen:  "127.0.0.1:9097",
 		Gateway:       gateway.DefaultConfig(),
 		API:           restapi.DefaultConfig(),
 		Cluster:       cluster.DefaultConfig(),
@@ -98,7 +100,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: %w", name, addr, err))
 		}
 	}
-	errs = append(errs, c.Storage.Validate(), c.Node.Validate())
+	errs = append(errs, c.Storage.Validate(), c.Node.Validate(), c.Auth.validate())
 	if c.GatewayListen != "" {
 		errs = append(errs, c.Gateway.Validate())
 	}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,9 +14,11 @@ import (
 	cid "github.com/ipfs/go-cid"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/flotilla-ipfs/flotilla/internal/auth"
 	"github.com/flotilla-ipfs/flotilla/internal/gateway"
 	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 	"github.com/flotilla-ipfs/flotilla/internal/kuborpc"
+	"github.com/flotilla-ipfs/flotilla/internal/pinsvc"
 	"github.com/flotilla-ipfs/flotilla/internal/repo"
 	"github.com/flotilla-ipfs/flotilla/internal/restapi"
 	"github.com/flotilla-ipfs/flotilla/internal/version"
@@ -54,7 +57,15 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 	}
 	defer func() { err = errors.Join(err, node.Close(), node.Pins.Close()) }()
 
-	peer, err := startCluster(ctx, cfg, st, node, nw, log.With("component", "cluster"))
+	secret, err := clusterSecret(cfg, st.Repo.Dir("cluster"), log)
+	if err != nil {
+		return err
+	}
+	tokenKey, err := auth.TokenKey(secret)
+	if err != nil {
+		return err
+	}
+	peer, err := startCluster(ctx, cfg, st, node, nw, secret, log.With("component", "cluster"))
 	if err != nil {
 		return err
 	}
@@ -68,6 +79,7 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 	}
 	defer func() { err = errors.Join(err, gw.Close()) }()
 
+	tokens := auth.NewTokens(tokenKey, peer)
 	services := []service{
 		{name: "gateway", addr: cfg.GatewayListen, handler: gw},
 		{name: "rpc", addr: cfg.RPCListen, handler: kuborpc.NewHandler(kuborpc.Deps{
@@ -77,6 +89,8 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 			Cluster: restCluster{peer}, Version: version.Get().Version, Commit: version.Get().Commit, Logger: log.With("component", "restapi"),
 			Replication: restapi.Replication{Min: cfg.Cluster.ReplicationMin, Max: cfg.Cluster.ReplicationMax},
 			DownAfter:   cfg.Cluster.DownAfter,
+			Tokens:      tokens,
+			Adder:       clusterAdder{peer: peer, node: node, swarmAddrs: swarmAddrsOf(nw, st.Repo.ID.String())},
 			Resolve: func(ctx context.Context, s string) (cid.Cid, error) {
 				p, err := node.ResolvePath(ctx, s)
 				if err != nil {
@@ -85,7 +99,13 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 				return node.Resolve(ctx, p)
 			},
 		})},
+		{name: "pinsvc", addr: cfg.PinSvcListen, handler: pinsvc.NewHandler(pinsvc.Deps{
+			Cluster: psaCluster{peer}, Logger: log.With("component", "pinsvc"), Owner: pinsvc.OwnerOf,
+		})},
 		{name: "ops", addr: cfg.OpsListen, handler: ops.handler()},
+	}
+	if err := guardServices(cfg, tokens, services, log); err != nil {
+		return err
 	}
 	// Bind every listener before serving any, so that a port conflict
 	// fails the start cleanly and listen.json is complete when written.
@@ -97,6 +117,9 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 		if err != nil {
 			closeListeners(services)
 			return fmt.Errorf("%s: listen on %s: %w", services[i].name, services[i].addr, err)
+		}
+		if services[i].tls != nil {
+			l = tls.NewListener(l, services[i].tls)
 		}
 		services[i].listener = l
 	}
@@ -119,6 +142,8 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 			listen.RPC = addr
 		case "api":
 			listen.API = addr
+		case "pinsvc":
+			listen.PinSvc = addr
 		case "ops":
 			listen.Ops = addr
 		}
@@ -148,7 +173,7 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 		})
 	}
 	ops.serving.Store(true)
-	log.Info("ready", "peer_id", listen.PeerID, "gateway", listen.Gateway, "rpc", listen.RPC, "api", listen.API, "ops", listen.Ops, "cluster", listen.Cluster,
+	log.Info("ready", "peer_id", listen.PeerID, "gateway", listen.Gateway, "rpc", listen.RPC, "api", listen.API, "pinsvc", listen.PinSvc, "ops", listen.Ops, "cluster", listen.Cluster,
 		"swarm", listen.Swarm, "offline", cfg.Offline, "data", st.Repo.Path, "took", time.Since(started).Round(time.Millisecond).String())
 	if ready != nil {
 		ready(listen)
@@ -181,6 +206,7 @@ type service struct {
 	addr     string
 	handler  http.Handler
 	listener net.Listener
+	tls      *tls.Config // nil: plain HTTP
 }
 
 func closeListeners(services []service) {

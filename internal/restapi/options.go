@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/flotilla-ipfs/flotilla/internal/importer"
 	"github.com/flotilla-ipfs/flotilla/internal/pin"
 )
 
@@ -145,4 +146,118 @@ func intParam(name, v string) (int, error) {
 		return 0, fmt.Errorf("parameter %s %q is invalid", name, v)
 	}
 	return n, nil
+}
+
+// addParams are the options of POST /add: IPFS Cluster 1.1.6's AddParams
+// (api/add.go), parsed as AddParamsFromQuery does but stricter, like the
+// pin options: a malformed value or an option flotilla cannot honour is an
+// error, before a byte of the upload is read.
+type addParams struct {
+	AddRequest
+	progress bool // report the bytes read of each file
+	stream   bool // stream-channels: NDJSON as it goes, else one array at the end
+}
+
+// probeCid stands for the content when the pin options of an add are
+// validated before the import (the empty UnixFS directory).
+var probeCid = cid.MustParse("QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn")
+
+func parseAddOptions(q url.Values, def Replication, now time.Time) (addParams, error) {
+	a := addParams{stream: true}
+	p, err := parsePinOptions(q, def, now)
+	if err != nil {
+		return a, err
+	}
+	// As IPFS Cluster's adder: the content is pinned whole, and an add
+	// is no update of another pin.
+	if p.Mode == pin.Direct {
+		return a, fmt.Errorf("mode direct is not supported by /add: added content is pinned recursively")
+	}
+	p.PinUpdate = cid.Undef
+	probe := p
+	probe.Cid = probeCid
+	if err := probe.Validate(now); err != nil {
+		return a, err
+	}
+	a.Pin = p
+
+	var recursive, hidden, shard, nocopy, wrap, trickle bool
+	for _, f := range []struct {
+		name string
+		dst  *bool
+	}{
+		{"local", &a.Local}, {"no-pin", &a.NoPin}, {"progress", &a.progress}, {"stream-channels", &a.stream},
+		{"recursive", &recursive}, {"hidden", &hidden}, {"shard", &shard}, {"nocopy", &nocopy},
+		{"wrap-with-directory", &wrap}, {"trickle", &trickle},
+	} {
+		if err := boolParam(q, f.name, f.dst); err != nil {
+			return a, err
+		}
+	}
+	// recursive and hidden decide what the client uploads; the server
+	// has nothing to do with them (IPFS Cluster neither).
+	if shard {
+		return a, fmt.Errorf("shard=true is not supported: flotilla replicates whole DAGs, it does not shard them")
+	}
+	if nocopy {
+		return a, fmt.Errorf("nocopy=true is not supported: flotilla has no filestore")
+	}
+
+	switch f := q.Get("format"); f {
+	case "", "unixfs":
+	case "car":
+		a.CAR = true
+		if wrap {
+			return a, fmt.Errorf("cannot wrap a CAR file upload")
+		}
+	default:
+		return a, fmt.Errorf("format parameter %q is invalid (want unixfs or car)", f)
+	}
+
+	params := importer.Params{Chunker: q.Get("chunker"), Hash: q.Get("hash"), Wrap: wrap}
+	switch l := q.Get("layout"); l {
+	case "", "balanced":
+		if l == "balanced" && trickle {
+			return a, fmt.Errorf("layout=balanced contradicts trickle=true")
+		}
+	case "trickle":
+		trickle = true
+	default:
+		return a, fmt.Errorf("layout parameter %q is invalid (want balanced or trickle)", l)
+	}
+	params.Trickle = &trickle
+	if v := q.Get("cid-version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return a, fmt.Errorf("parameter cid-version %q is invalid", v)
+		}
+		params.CidVersion = &n
+	}
+	if v := q.Get("raw-leaves"); v != "" {
+		var raw bool
+		if err := boolParam(q, "raw-leaves", &raw); err != nil {
+			return a, err
+		}
+		params.RawLeaves = &raw
+	}
+	// Kubo's rules and defaults, hence Kubo's CIDs: a CID version above 0
+	// implies raw leaves unless raw-leaves is given, as in IPFS Cluster.
+	if a.Import, err = params.Resolve(); err != nil {
+		return a, err
+	}
+	return a, nil
+}
+
+// boolParam reads a boolean parameter when it is given.
+func boolParam(q url.Values, name string, dst *bool) error {
+	v := q.Get(name)
+	if v == "" {
+		return nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("parameter %s %q is invalid (want true or false)", name, v)
+	}
+	*dst = b
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 
 	cid "github.com/ipfs/go-cid"
 
+	"github.com/flotilla-ipfs/flotilla/internal/importer"
 	"github.com/flotilla-ipfs/flotilla/internal/member"
 	"github.com/flotilla-ipfs/flotilla/internal/pin"
 	"github.com/flotilla-ipfs/flotilla/internal/placement"
@@ -54,6 +55,11 @@ type Deps struct {
 	// Resolve resolves an /ipfs, /ipns or /ipld path with segments to
 	// the CID it names; nil: only /ipfs/{cid} path forms are served.
 	Resolve func(ctx context.Context, path string) (cid.Cid, error)
+	// Adder serves POST /add; nil: 501.
+	Adder Adder
+	// Tokens issues and revokes bearer tokens; nil: /token answers 401,
+	// as IPFS Cluster's does with no credentials configured.
+	Tokens Tokens
 }
 
 type server struct {
@@ -83,15 +89,17 @@ func NewHandler(cfg Config, d Deps) http.Handler {
 		"GET /health/alerts":            s.alerts,
 		"GET /monitor/metrics":          s.metricNames,
 		"GET /monitor/metrics/{name}":   s.metrics,
+		"POST /add":                     s.add,
 
-		// Not yet: /add, peer management, GC, auth.
+		// Not yet: peer management, GC, auth.
 		"GET /health/graph":     s.notYet,
 		"GET /health/bandwidth": s.notYet,
 		"POST /peers":           s.notYet,
 		"DELETE /peers/{peer}":  s.notYet,
-		"POST /add":             s.notYet,
 		"POST /ipfs/gc":         s.notYet,
-		"POST /token":           s.notYet,
+		"POST /token":           s.token,
+		"GET /tokens":           s.tokens,
+		"DELETE /tokens/{id}":   s.revokeToken,
 	}
 	for pattern, h := range routes {
 		mux.Handle(pattern, s.wrap(h))
@@ -153,7 +161,8 @@ func statusOf(err error) int {
 		return he.code
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, pin.ErrInvalid), errors.Is(err, placement.ErrNotEnoughPeers):
+	case errors.Is(err, pin.ErrInvalid), errors.Is(err, placement.ErrNotEnoughPeers), errors.Is(err, ErrBadUpload),
+		errors.Is(err, importer.ErrBadParams):
 		return http.StatusBadRequest
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout

@@ -132,6 +132,25 @@ func memberMetric(name string, m member.Member, now time.Time, downAfter time.Du
 	return w
 }
 
+// wireAdded is api.AddedOutput: one output of /add. A progress report
+// has no CID ("cid": null), as api.Cid marshals an undefined CID.
+type wireAdded struct {
+	Name        string   `json:"name"`
+	Cid         *string  `json:"cid"`
+	Bytes       uint64   `json:"bytes,omitempty"`
+	Size        uint64   `json:"size,omitempty"`
+	Allocations []string `json:"allocations,omitempty"`
+}
+
+func addedToWire(a Added) wireAdded {
+	w := wireAdded{Name: a.Name, Bytes: a.Bytes, Size: a.Size, Allocations: a.Allocations}
+	if a.Cid.Defined() {
+		s := a.Cid.String()
+		w.Cid = &s
+	}
+	return w
+}
+
 func pinToWire(p pin.Pin) wirePin {
 	w := wirePin{
 		ReplicationFactorMin: p.ReplicationMin, ReplicationFactorMax: p.ReplicationMax,

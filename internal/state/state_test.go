@@ -115,3 +115,61 @@ func TestApplyListAllocationsSnapshot(t *testing.T) {
 		t.Fatal("Restore did not ask watchers for a full resync")
 	}
 }
+
+// Records are applied with the entry, listed by prefix in key order from
+// any point, deleted, and carried by snapshots like pins.
+func TestRecords(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ops := []Op{
+		{Kind: OpPutRecord, Key: "tok/b", Value: []byte("2")},
+		{Kind: OpPutRecord, Key: "tok/a", Value: []byte("1")},
+		{Kind: OpPutRecord, Key: "tok/c", Value: []byte("3")},
+		{Kind: OpPutRecord, Key: "tol", Value: []byte("not a token")},
+	}
+	if err := s.Apply(1, ops); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(2, []Op{{Kind: OpDeleteRecord, Key: "tok/c"}, {Kind: OpPutRecord, Key: "tok/b", Value: []byte("2'")}}); err != nil {
+		t.Fatal(err)
+	}
+	list := func(s *Store, after string) string {
+		var out []string
+		if err := s.Records(context.Background(), "tok/", after, func(k string, v []byte) error {
+			out = append(out, k+"="+string(v))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(out)
+	}
+	if got := list(s, ""); got != "[tok/a=1 tok/b=2']" {
+		t.Fatalf("records = %s", got)
+	}
+	if got := list(s, "tok/a"); got != "[tok/b=2']" {
+		t.Fatalf("records after tok/a = %s", got)
+	}
+	if v, ok, err := s.Record("tok/c"); ok || err != nil {
+		t.Fatalf("deleted record = %q %v %v", v, ok, err)
+	}
+	snap := s.Snapshot()
+	var buf bytes.Buffer
+	if _, err := snap.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	other, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(other, ""); got != "[tok/a=1 tok/b=2']" {
+		t.Fatalf("restored records = %s", got)
+	}
+}

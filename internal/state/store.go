@@ -30,6 +30,7 @@ var (
 	prefixPin    = []byte("p/")
 	prefixAlloc  = []byte("a/") // a/<peer>/<cid>: the pins allocated to a peer
 	prefixMember = []byte("m/")
+	prefixRecord = []byte("x/") // x/<key>: records of the APIs (tokens, pin requests)
 	keyApplied   = []byte("z/applied")
 )
 
@@ -42,6 +43,8 @@ const (
 	OpDeletePin    OpKind = 2
 	OpPutMember    OpKind = 3
 	OpDeleteMember OpKind = 4
+	OpPutRecord    OpKind = 5
+	OpDeleteRecord OpKind = 6
 )
 
 // Op is one change. Only the fields of its kind are set.
@@ -51,6 +54,8 @@ type Op struct {
 	Cid    cid.Cid       // OpDeletePin
 	Member member.Member // OpPutMember
 	ID     string        // OpDeleteMember
+	Key    string        // OpPutRecord, OpDeleteRecord
+	Value  []byte        // OpPutRecord
 }
 
 // maxPendingChanges bounds the change feed; past it, watchers are told to
@@ -119,6 +124,8 @@ func allocKey(peer string, c cid.Cid) []byte {
 
 func memberKey(id string) []byte { return append(bytes.Clone(prefixMember), id...) }
 
+func recordKey(key string) []byte { return append(bytes.Clone(prefixRecord), key...) }
+
 // Apply applies the ops of log entry index atomically, with the index, so a
 // crash never leaves half an entry applied. An entry at or below the applied
 // index is a replay and is skipped.
@@ -162,6 +169,14 @@ func (s *Store) Apply(index uint64, ops []Op) error {
 				return err
 			}
 			defer s.membersGen.Add(1)
+		case OpPutRecord:
+			if err := b.Set(recordKey(op.Key), op.Value, nil); err != nil {
+				return err
+			}
+		case OpDeleteRecord:
+			if err := b.Delete(recordKey(op.Key), nil); err != nil {
+				return err
+			}
 		default:
 			return fmt.Errorf("state: unknown op kind %d", op.Kind)
 		}
@@ -323,6 +338,42 @@ func (s *Store) Members() ([]member.Member, error) {
 	}
 	s.members.Store(&memberList{gen: gen, list: out})
 	return out, nil
+}
+
+// Record returns the value of the record key.
+func (s *Store) Record(key string) ([]byte, bool, error) {
+	v, closer, err := s.db.Get(recordKey(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer closer.Close()
+	return bytes.Clone(v), true, nil
+}
+
+// Records streams the records whose keys start with prefix, in key order,
+// starting after the key after ("" for the first).
+func (s *Store) Records(ctx context.Context, prefix, after string, fn func(key string, value []byte) error) error {
+	lower := recordKey(prefix)
+	if after != "" {
+		lower = append(recordKey(after), 0)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper(recordKey(prefix))})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(string(it.Key()[len(prefixRecord):]), bytes.Clone(it.Value())); err != nil {
+			return err
+		}
+	}
+	return it.Error()
 }
 
 type memberList struct {
