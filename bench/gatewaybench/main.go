@@ -372,7 +372,7 @@ func startKubo(ctx context.Context, bin, repo string) (*daemon, error) {
 
 func startFlotilla(ctx context.Context, bin, name, dir string, extra ...string) (*daemon, error) {
 	args := append([]string{"--data", dir, "--log-level", "warn", "daemon", "--offline",
-		"--gateway-listen", "127.0.0.1:0", "--rpc-listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"}, extra...)
+		"--gateway-listen", "127.0.0.1:0", "--rpc-listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--pinsvc-listen", "127.0.0.1:0"}, extra...)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {

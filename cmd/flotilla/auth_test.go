@@ -291,3 +291,64 @@ func certPool(t *testing.T, certFile string) *x509.CertPool {
 	}
 	return pool
 }
+
+// issueToken asks a daemon's REST API for a token with Basic credentials.
+func issueToken(t *testing.T, client *http.Client, base, user, pass, query string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/token"+query, nil)
+	req.SetBasicAuth(user, pass)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != 200 || v.Token == "" {
+		t.Fatalf("POST /token as %s: %d %v", user, resp.StatusCode, err)
+	}
+	return v.Token
+}
+
+// kubo's `ipfs pin remote` with our tokens: a pin token pins, a read
+// token lists but may not pin, a bad token is refused, and each user sees
+// only their own requests.
+func TestPinningServiceWithKuboTokens(t *testing.T) {
+	dir := t.TempDir()
+	users := usersFile(t, dir, map[string][2]string{"alice": {"alice-pw", "pin"}, "bob": {"bob-pw", "pin"}, "carol": {"carol-pw", "read"}})
+	fl := ft.StartDaemon(t, filepath.Join(dir, "node"), "--swarm-listen", "/ip4/127.0.0.1/tcp/0", "--dht", "off", "--provide", "none", "--api-auth-file", users)
+	base := "http://" + fl.Listen.API
+	alice := issueToken(t, http.DefaultClient, base, "alice", "alice-pw", "?expires-in=1h")
+	bob := issueToken(t, http.DefaultClient, base, "bob", "bob-pw", "")
+	carol := issueToken(t, http.DefaultClient, base, "carol", "carol-pw", "")
+
+	kubo := kubotest.New(t, "test")
+	url := "http://" + fl.Listen.PinSvc
+	kubo.Run("pin", "remote", "service", "add", "alice", url, alice)
+	kubo.Run("pin", "remote", "service", "add", "bob", url, bob)
+	kubo.Run("pin", "remote", "service", "add", "carol", url, carol)
+	kubo.Run("pin", "remote", "service", "add", "forged", url, alice[:len(alice)-4]+"AAAA")
+	kubo.StartDaemon()
+
+	c, _ := kuboFile(t, kubo, 200<<10)
+	if out := kubo.Run("pin", "remote", "add", "--service=alice", "--name=alices", c); !strings.Contains(out, "Status: pinned") {
+		t.Fatalf("pin remote add with alice's token = %q", out)
+	}
+	ls := func(service string) (string, error) {
+		return kubo.Try("pin", "remote", "ls", "--service="+service)
+	}
+	if out, err := ls("alice"); err != nil || !strings.Contains(out, c) {
+		t.Fatalf("alice's listing = %q, %v", out, err)
+	}
+	if out, err := ls("bob"); err != nil || strings.Contains(out, c) {
+		t.Fatalf("bob's listing = %q, %v; want none of alice's requests", out, err)
+	}
+	if out, err := ls("carol"); err != nil {
+		t.Fatalf("carol (read) listing = %q, %v", out, err)
+	}
+	if out, err := kubo.Try("pin", "remote", "add", "--service=carol", "--background", c); err == nil || !strings.Contains(out+err.Error(), "403") && !strings.Contains(strings.ToLower(out+err.Error()), "forbidden") {
+		t.Fatalf("carol (read) pinning = %q, %v; want refused", out, err)
+	}
+	if out, err := ls("forged"); err == nil || !strings.Contains(out+err.Error(), "401") && !strings.Contains(strings.ToLower(out+err.Error()), "unauthorized") {
+		t.Fatalf("forged token listing = %q, %v; want refused", out, err)
+	}
+}
