@@ -260,6 +260,12 @@ func TestAdminCredentialGeneratedWhenExposed(t *testing.T) {
 	if code := get("admin", password); code != http.StatusOK {
 		t.Fatalf("generated credential: %d, want 200", code)
 	}
+	// Oversized headers are refused before authentication or any handler.
+	big, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+port+"/id", nil)
+	big.Header.Set("X-Padding", strings.Repeat("a", 100<<10))
+	if resp, err := http.DefaultClient.Do(big); err != nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("100 KiB header: %v %v, want 431", resp, err)
+	}
 	// The same rules hold on the loopback RPC port.
 	resp, err := http.Post("http://"+d.Listen.RPC+"/api/v0/id", "", nil)
 	if err != nil {

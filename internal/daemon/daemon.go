@@ -162,7 +162,9 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 		srv := &http.Server{
 			Handler:           instrument(ops.reg, s.name, s.handler),
 			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			// Oversized headers get 431 before any handler runs.
+			MaxHeaderBytes: 64 << 10,
+			ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
 		servers = append(servers, srv)
 		g.Go(func() error {
