@@ -362,3 +362,24 @@ type nopWriter struct{}
 func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 func slogJSON(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }
+
+// FuzzAuthorization: no Authorization header, however malformed, panics
+// the guard or gets through it.
+func FuzzAuthorization(f *testing.F) {
+	fx := newFixture(f)
+	_, tok, err := fx.tokens.Issue(context.Background(), "admin", ScopeAdmin, time.Hour, "")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{"", "Basic YWRtaW46d3Jvbmc=", "Basic !!!", "Bearer ", "Bearer " + tok[:len(tok)-1],
+		"bearer " + tok + "x", "Bearer a.b.c", "Basic " + strings.Repeat("A", 300), "Digest username=admin"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		w := fx.do("GET", "/pins", "192.0.2.200:1", func(r *http.Request) { r.Header["Authorization"] = []string{header} })
+		if w.Code == 200 {
+			t.Fatalf("header %q got through", header)
+		}
+		fx.guard.failures = newLimiter() // keep the rate limit out of it
+	})
+}
