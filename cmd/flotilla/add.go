@@ -9,12 +9,17 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/ipfs/boxo/files"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/flotilla-ipfs/flotilla/internal/apiclient"
+	"github.com/flotilla-ipfs/flotilla/internal/config"
 	"github.com/flotilla-ipfs/flotilla/internal/kuborpc"
 )
 
@@ -34,14 +39,31 @@ func addCmd(g *globals) *cobra.Command {
 		Long: `Import files or directories (with -r) into UnixFS DAGs and pin them. The
 flags are Kubo's and give Kubo 0.43's CIDs for the same options; "-" reads
 stdin. --profile selects Kubo's import profiles unixfs-v0-2015 or
-unixfs-v1-2025 as defaults that explicit flags override.`,
+unixfs-v1-2025 as defaults that explicit flags override.
+
+With a daemon, the content is added through it and pinned in the cluster
+with the cluster's default replication; without one, it is added to the
+data directory and pinned on this node only (` + "`flotilla pin add`" + ` it once a
+daemon runs to make it a cluster pin).
+
+The cluster options --replication-min, --replication-max, --meta and
+--expire-in send the add to the daemon's REST API (IPFS Cluster's /add):
+the blocks go to the allocated peers as they are imported. --json then
+prints IPFS Cluster's AddedOutput objects. Kubo's --only-hash, --inline,
+--profile and the link-count flags are not available there.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			entries, total, err := addEntries(args, recursive, hidden)
 			if err != nil {
 				return err
 			}
+			cluster := slices.ContainsFunc(clusterAddOptions, cmd.Flags().Changed)
 			o := opts(cmd, addOptions...)
+			if cluster {
+				if o, err = clusterAddQuery(cmd); err != nil {
+					return err
+				}
+			}
 			showBar := !quiet && !quieter && !g.json && term.IsTerminal(int(os.Stderr.Fd()))
 			if cmd.Flags().Changed("progress") {
 				showBar = progress
@@ -54,30 +76,36 @@ unixfs-v1-2025 as defaults that explicit flags override.`,
 			seen := map[string]int64{} // bytes reported so far, per file
 			var last string
 			w := cmd.OutOrStdout()
-			handle := func(e kuborpc.AddEvent) error {
-				if e.Hash == "" {
+			// emit prints one output, raw being what --json prints.
+			emit := func(name, hash string, bytes int64, raw any) error {
+				if hash == "" {
 					if bar != nil {
-						bar.Add64(e.Bytes - seen[e.Name])
-						seen[e.Name] = e.Bytes
+						bar.Add64(bytes - seen[name])
+						seen[name] = bytes
 					}
 					return nil
 				}
-				last = e.Hash
+				last = hash
 				switch {
 				case g.json:
-					return printJSONLine(w, e)
+					return printJSONLine(w, raw)
 				case quieter:
 				case quiet:
-					fmt.Fprintln(w, e.Hash)
+					fmt.Fprintln(w, hash)
 				default:
 					if bar != nil {
 						bar.Clear()
 					}
-					fmt.Fprintf(w, "added %s %s\n", e.Hash, e.Name)
+					fmt.Fprintf(w, "added %s %s\n", hash, name)
 				}
 				return nil
 			}
-			err = g.addVia(cmd.Context(), files.NewSliceDirectory(entries), o, handle)
+			dir := files.NewSliceDirectory(entries)
+			if cluster {
+				err = g.addViaAPI(cmd, dir, o, func(a apiclient.AddedOutput) error { return emit(a.Name, a.Cid, int64(a.Bytes), a) })
+			} else {
+				err = g.addVia(cmd.Context(), dir, o, func(e kuborpc.AddEvent) error { return emit(e.Name, e.Hash, e.Bytes, e) })
+			}
 			if bar != nil {
 				bar.Finish()
 				fmt.Fprintln(os.Stderr)
@@ -113,7 +141,73 @@ unixfs-v1-2025 as defaults that explicit flags override.`,
 	f.BoolP("only-hash", "n", false, "only chunk and hash, store nothing")
 	f.String("profile", "", "import profile: unixfs-v0-2015 or unixfs-v1-2025")
 	f.BoolP("empty-dirs", "E", true, "include empty directories")
+	f.Int("replication-min", 0, "cluster add: fewest replicas (default: the cluster's)")
+	f.Int("replication-max", 0, "cluster add: most replicas (default: the cluster's)")
+	f.StringArray("meta", nil, "cluster add: pin metadata key=value (repeatable)")
+	f.Duration("expire-in", 0, "cluster add: remove the pin this long from now")
+	config.MarkCommandLineOnly(f, clusterAddOptions...)
+	bindAPIFlags(f, &g.api)
 	return cmd
+}
+
+// clusterAddOptions send an add to the REST API.
+var clusterAddOptions = []string{"replication-min", "replication-max", "meta", "expire-in"}
+
+// clusterAddQuery translates the add flags into IPFS Cluster's /add
+// options, refusing those it has no equivalent for.
+func clusterAddQuery(cmd *cobra.Command) (url.Values, error) {
+	fs := cmd.Flags()
+	for _, n := range []string{"only-hash", "inline", "inline-limit", "profile", "max-file-links", "max-directory-links", "max-hamt-fanout", "empty-dirs"} {
+		if fs.Changed(n) {
+			return nil, fmt.Errorf("--%s cannot be used with the cluster options (%s): the REST API's /add does not take it",
+				n, strings.Join(prefixed(clusterAddOptions), ", "))
+		}
+	}
+	q := opts(cmd, "cid-version", "raw-leaves", "chunker", "hash", "wrap-with-directory", "replication-min", "replication-max")
+	if v, _ := fs.GetBool("trickle"); v {
+		q.Set("layout", "trickle")
+	}
+	if v, _ := fs.GetBool("pin"); !v {
+		q.Set("no-pin", "true")
+	}
+	if v, _ := fs.GetString("pin-name"); v != "" {
+		q.Set("name", v)
+	}
+	if d, _ := fs.GetDuration("expire-in"); fs.Changed("expire-in") {
+		if d < time.Second {
+			return nil, fmt.Errorf("--expire-in %s: want a duration of a second or more, such as 24h", d)
+		}
+		q.Set("expire-in", d.String())
+	}
+	kvs, _ := fs.GetStringArray("meta")
+	meta, err := parseMeta(kvs)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range meta {
+		q.Set("meta-"+k, v)
+	}
+	return q, nil
+}
+
+func prefixed(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = "--" + n
+	}
+	return out
+}
+
+// addViaAPI adds through the REST API of the daemon in use.
+func (g *globals) addViaAPI(cmd *cobra.Command, dir files.Directory, q url.Values, handle func(apiclient.AddedOutput) error) error {
+	if g.rpc != "" && g.api.addr == "" {
+		return errors.New("an add with cluster options goes through a daemon's REST API, which --rpc does not name: pass --api")
+	}
+	c, err := g.apiClient()
+	if err != nil {
+		return fmt.Errorf("an add with cluster options goes through a daemon's REST API: %w", err)
+	}
+	return explain(c.Add(cmd.Context(), dir, q, handle))
 }
 
 // addEntries turns the arguments into the top-level entries of the upload

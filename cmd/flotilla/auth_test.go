@@ -358,3 +358,50 @@ func TestPinningServiceWithKuboTokens(t *testing.T) {
 		t.Fatalf("forged token listing = %q, %v; want refused", out, err)
 	}
 }
+
+// flotilla's own CLI with authentication and TLS: `auth token create|ls|
+// revoke` through the REST API, and the content commands through the RPC
+// port with the same credentials and CA (the scheme found in listen.json).
+func TestCLITokensAndRPCCredentials(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := selfSigned(t, dir)
+	users := usersFile(t, dir, map[string][2]string{"admin": {"adm-pw", "admin"}})
+	data := filepath.Join(dir, "node")
+	ft.StartDaemon(t, data, "--offline", "--api-auth-file", users, "--tls-cert", certFile, "--tls-key", keyFile)
+	cli := func(args ...string) ft.Result {
+		return ft.CLI(t, data, []byte("hello\n"), append([]string{"--api-ca", certFile}, args...)...)
+	}
+
+	r := cli("--api-auth", "admin:adm-pw", "--json", "auth", "token", "create", "--scope", "pin", "--name", "deploy", "--expires-in", "2h")
+	var tok struct{ Token, ID, Scope string }
+	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &tok) != nil || tok.Token == "" || tok.Scope != "pin" {
+		t.Fatalf("auth token create: exit %d: %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	// Content commands reach the daemon's RPC port over HTTPS with the token.
+	if r := cli("--api-auth", tok.Token, "id"); r.Code != 0 || strings.TrimSpace(r.Stdout) == "" {
+		t.Fatalf("id with the token: exit %d: %s", r.Code, r.Stderr)
+	}
+	if r := cli("id"); r.Code == 0 || !strings.Contains(r.Stderr, "no credentials") {
+		t.Fatalf("id without credentials: exit %d, stderr %q; want refused", r.Code, r.Stderr)
+	}
+	if r := cli("--api-auth", tok.Token, "repo", "gc"); r.Code == 0 || !strings.Contains(r.Stderr, "needs scope admin") {
+		t.Fatalf("gc with a pin token: exit %d, stderr %q; want refused", r.Code, r.Stderr)
+	}
+	// A token mints no tokens.
+	if r := cli("--api-auth", tok.Token, "auth", "token", "create"); r.Code == 0 || !strings.Contains(r.Stderr, "not another token") {
+		t.Fatalf("token create with a token: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	r = cli("--api-auth", "admin:adm-pw", "auth", "token", "ls")
+	if r.Code != 0 || !regexp.MustCompile(tok.ID+`\s+admin\s+pin\s+deploy\s+\S+\s+valid`).MatchString(r.Stdout) {
+		t.Fatalf("auth token ls: exit %d:\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := cli("--api-auth", "admin:adm-pw", "auth", "token", "revoke", tok.ID); r.Code != 0 || !strings.Contains(r.Stdout, "revoked "+tok.ID) {
+		t.Fatalf("auth token revoke: exit %d: %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := cli("--api-auth", tok.Token, "id"); r.Code == 0 || !strings.Contains(r.Stderr, "revoked") {
+		t.Fatalf("id with a revoked token: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	if r := cli("--api-auth", "admin:adm-pw", "auth", "token", "revoke", "no-such-token"); r.Code == 0 || !strings.Contains(r.Stderr, "no such token") {
+		t.Fatalf("revoking an unknown token: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+}

@@ -57,7 +57,7 @@ func TestClusterOfProcessesSurvivesKill9(t *testing.T) {
 	}
 	for _, d := range []*ft.Daemon{d0, d1, d2} {
 		waitFor(t, 60*time.Second, "pin listed on every peer", func() error {
-			if out := d.RPC("pin", "ls").Stdout; !strings.Contains(out, root) {
+			if out := d.API("pin", "ls").Stdout; !strings.Contains(out, root) {
 				return fmt.Errorf("%s: pin ls = %q", d.Dir, out)
 			}
 			return nil
@@ -82,7 +82,7 @@ func TestClusterOfProcessesSurvivesKill9(t *testing.T) {
 	flags[7] = addr // --cluster-listen: same address as before
 	d2 = ft.StartDaemon(t, dirs[2], flags...)
 	waitFor(t, 30*time.Second, "restarted peer catches up", func() error {
-		out := d2.RPC("pin", "ls").Stdout
+		out := d2.API("pin", "ls").Stdout
 		if !strings.Contains(out, root) || !strings.Contains(out, later) {
 			return fmt.Errorf("pin ls = %q", out)
 		}

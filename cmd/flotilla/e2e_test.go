@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	ft "github.com/flotilla-ipfs/flotilla/internal/flotillatest"
 )
@@ -86,8 +88,10 @@ func TestContentRoundTripWithoutDaemon(t *testing.T) {
 			t.Errorf("ls %s is missing %q:\n%s", root, name, ls)
 		}
 	}
-	if pins := ft.MustCLI(t, data, "pin", "ls", "--type", "recursive"); !strings.Contains(pins, root+" recursive") {
-		t.Fatalf("pin ls does not list the added root %s:\n%s", root, pins)
+	// Without a daemon, add pins on this node only: the node-local pin
+	// verify lists it.
+	if pins := ft.MustCLI(t, data, "pin", "verify", "--verbose"); !strings.Contains(pins, root+" ok") {
+		t.Fatalf("pin verify does not list the added root %s:\n%s", root, pins)
 	}
 
 	// A CAR export imported into a second repository reproduces the tree.
@@ -101,14 +105,34 @@ func TestContentRoundTripWithoutDaemon(t *testing.T) {
 	ft.MustCLI(t, other, "get", "-o", out2, root)
 	sameTree(t, tree, out2)
 
-	// Unpinned content goes on GC, pinned content stays.
+	// Unpinned content goes on GC, pinned content stays. Pins are the
+	// cluster's: once a daemon runs on the directory, pin add makes the
+	// node's pin a cluster pin (the content is held already), and pin rm
+	// removes it; the node drops it as the removal reaches it.
+	d := ft.StartDaemon(t, data)
+	ft.MustCLI(t, data, "pin", "add", "--wait", "--wait-timeout", "30s", root)
+	if pins := ft.MustCLI(t, data, "pin", "ls"); !strings.Contains(pins, root) {
+		t.Fatalf("pin ls does not list %s:\n%s", root, pins)
+	}
+	ft.MustCLI(t, data, "gc")
+	if got := ft.MustCLI(t, data, "cat", root+"/index.html"); got != "<h1>flotilla</h1>\n" {
+		t.Fatalf("cat of pinned content after gc = %q", got)
+	}
 	ft.MustCLI(t, data, "pin", "rm", root)
-	gc := ft.MustCLI(t, data, "gc")
+	gc := ""
+	waitFor(t, 30*time.Second, "unpinned content collected", func() error {
+		gc += ft.MustCLI(t, data, "gc")
+		if r := ft.CLI(t, data, nil, "cat", root+"/index.html"); r.Code == 0 {
+			return fmt.Errorf("cat after unpin+gc succeeded: %q", r.Stdout)
+		}
+		return nil
+	})
 	if strings.Count(gc, "removed ") < 5 {
 		t.Fatalf("gc after unpin removed too little:\n%s", gc)
 	}
+	d.Stop()
 	if r := ft.CLI(t, data, nil, "cat", root+"/index.html"); r.Code == 0 {
-		t.Fatalf("cat after unpin+gc succeeded: %q", r.Stdout)
+		t.Fatalf("cat without the daemon after unpin+gc succeeded: %q", r.Stdout)
 	}
 }
 
@@ -136,6 +160,8 @@ func TestDaemonAndDirectoryGiveSameResults(t *testing.T) {
 
 func TestBadInputIsRefusedCleanly(t *testing.T) {
 	data := t.TempDir()
+	// Through a daemon: pins are the cluster's, listed by pin ls.
+	ft.StartDaemon(t, data)
 	valid := strings.TrimSpace(ft.MustCLI(t, data, "add", "-Q", writeFile(t, "ok.txt", "ok")))
 	before := ft.MustCLI(t, data, "pin", "ls")
 

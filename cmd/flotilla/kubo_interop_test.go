@@ -50,7 +50,7 @@ func TestBitswapWithKubo(t *testing.T) {
 	if r := fl.RPC("swarm", "connect", kd.Swarm[0]); r.Code != 0 {
 		t.Fatalf("flotilla swarm connect: %s", r.Stderr)
 	}
-	if r := fl.RPC("pin", "add", theirsCid); r.Code != 0 {
+	if r := fl.API("pin", "add", "--wait", "--wait-timeout", "1m", theirsCid); r.Code != 0 {
 		t.Fatalf("flotilla pin add %s from kubo: %s", theirsCid, r.Stderr)
 	}
 	kubo.Run("pin", "rm", theirsCid)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flotilla-ipfs/flotilla/internal/apiclient"
 	"github.com/flotilla-ipfs/flotilla/internal/config"
 	"github.com/flotilla-ipfs/flotilla/internal/daemon"
 	"github.com/flotilla-ipfs/flotilla/internal/kuborpc"
@@ -43,6 +44,7 @@ type globals struct {
 	logLevel  string
 	logFormat string
 	cfgFile   string
+	api       apiOptions // the cluster commands' REST API
 }
 
 func newRoot() *cobra.Command {
@@ -65,9 +67,11 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	pf.StringVar(&g.cfgFile, "config", "", "settings file (JSON, keys are flag names); default <data>/config.json when present")
+	bindCredentialFlags(pf, &g.api)
 
 	root.AddCommand(daemonCmd(g), configCmd(g), versionCmd(g), authCmd(g))
 	addContentCommands(root, g)
+	clusterCommands(root, g)
 	return root
 }
 
@@ -100,18 +104,33 @@ func (g *globals) settingsFile() (string, bool) {
 // one named by --rpc, or the one holding the data directory. nil when no
 // daemon holds the directory.
 func (g *globals) remote() (*kuborpc.Client, error) {
+	base := ""
 	if g.rpc != "" {
-		return kuborpc.NewClient(baseURL(g.rpc), nil), nil
+		base = baseURL(g.rpc)
+	} else {
+		locked, err := repo.Locked(g.cfg.Data)
+		if err != nil || !locked {
+			return nil, err
+		}
+		l, err := repo.ReadListen(g.cfg.Data)
+		if err != nil || l.RPC == "" {
+			return nil, fmt.Errorf("a daemon holds %s but its RPC address is unknown (is --rpc-listen empty?): pass --rpc", g.cfg.Data)
+		}
+		base = "http://" + l.RPC
+		if l.TLS {
+			base = "https://" + l.RPC
+		}
 	}
-	locked, err := repo.Locked(g.cfg.Data)
-	if err != nil || !locked {
+	// The RPC port is an admin port: same credentials and TLS as the API.
+	auth, err := g.api.credentials()
+	if err != nil {
 		return nil, err
 	}
-	l, err := repo.ReadListen(g.cfg.Data)
-	if err != nil || l.RPC == "" {
-		return nil, fmt.Errorf("a daemon holds %s but its RPC address is unknown (is --rpc-listen empty?): pass --rpc", g.cfg.Data)
+	rt, err := apiclient.Transport(g.api.ca)
+	if err != nil {
+		return nil, err
 	}
-	return kuborpc.NewClient(baseURL(l.RPC), nil), nil
+	return kuborpc.NewClient(base, &http.Client{Transport: apiclient.WithAuth(rt, auth)}), nil
 }
 
 // openLocal opens the data directory in this process, offline.

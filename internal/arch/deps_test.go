@@ -33,6 +33,8 @@ var rules = []struct {
 		"the Pinning Service API talks to the small Cluster interface it defines; the daemon adapts the peer to it"},
 	{"internal/repo", []string{mod + "internal/ipfs", "github.com/ipfs/boxo"},
 		"the data directory's lock and identity are below the node"},
+	{"internal/apiclient", []string{mod + "internal/", "github.com/libp2p/"},
+		"the CLI's REST client knows the API's wire format only, not the server's code or a network stack"},
 }
 
 func TestDependencyRules(t *testing.T) {

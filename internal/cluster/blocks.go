@@ -211,6 +211,15 @@ func (s *BlockStream) Put(ctx context.Context, bs []blocks.Block) error {
 		if b.Cid().Prefix().MhType == mh.IDENTITY {
 			continue // the data is in the CID: never stored, never sent
 		}
+		if _, ok := b.(*blocks.BasicBlock); !ok {
+			// An ipld.Node may change after it was added (MFS edits
+			// its directories in place): what is sent is the block as
+			// it was handed over.
+			var err error
+			if b, err = blocks.NewBlockWithCid(b.RawData(), b.Cid()); err != nil {
+				return err
+			}
+		}
 		out = append(out, b)
 	}
 	if len(out) == 0 {

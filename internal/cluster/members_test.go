@@ -35,14 +35,19 @@ func TestRemoveMember(t *testing.T) {
 	// One pin held only by the victim, one on two peers including it.
 	only := tc.peers[0].addContent("held by the victim alone")
 	pair := tc.peers[0].addContent("held by the victim and one more")
-	if _, err := via.peer.Pin(ctx, pin.Pin{Cid: only, ReplicationMin: 1, ReplicationMax: 1, UserAllocations: []string{gone}}); err != nil {
+	// The origins tell whoever is allocated where to fetch from.
+	var origins []string
+	for _, a := range tc.peers[0].net.Host.Addrs() {
+		origins = append(origins, a.String()+"/p2p/"+tc.peers[0].peer.ID())
+	}
+	if _, err := via.peer.Pin(ctx, pin.Pin{Cid: only, ReplicationMin: 1, ReplicationMax: 1, UserAllocations: []string{gone}, Origins: origins}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := via.peer.Pin(ctx, pin.Pin{Cid: pair, ReplicationMin: 2, ReplicationMax: 2, UserAllocations: []string{gone}}); err != nil {
+	if _, err := via.peer.Pin(ctx, pin.Pin{Cid: pair, ReplicationMin: 2, ReplicationMax: 2, UserAllocations: []string{gone}, Origins: origins}); err != nil {
 		t.Fatal(err)
 	}
-	tc.waitPinned(via, only, 1, 20*time.Second)
-	tc.waitPinned(via, pair, 2, 20*time.Second)
+	tc.waitPinned(via, only, 1, time.Minute)
+	tc.waitPinned(via, pair, 2, time.Minute)
 
 	if err := via.peer.RemoveMember(ctx, "12D3KooWNotAMemberNotAMemberNotAMemberNotAMember"); !errors.Is(err, ErrNotMember) {
 		t.Fatalf("RemoveMember(unknown) = %v, want ErrNotMember", err)
@@ -51,16 +56,23 @@ func TestRemoveMember(t *testing.T) {
 	if err := via.peer.RemoveMember(ctx, gone); err != nil {
 		t.Fatalf("RemoveMember(%s): %v", gone, err)
 	}
-	// Acknowledged: the members, raft and the allocations no longer have it.
-	for _, tp := range []*testPeer{leader, via} {
+	// Acknowledged: the leader's members and raft no longer have it, nor
+	// do the allocations (reads through any peer); the other follower's
+	// member list follows (Members reads local state).
+	notGone := func(tp *testPeer) error {
 		ms, err := tp.peer.Members(ctx)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if len(ms) != 2 || slices.ContainsFunc(ms, func(m member.Member) bool { return m.ID == gone }) {
-			t.Fatalf("%s: members after removal = %v", tp.cfg.PeerName, ms)
+			return fmt.Errorf("%s: members after removal = %v", tp.cfg.PeerName, ms)
 		}
+		return nil
 	}
+	if err := notGone(leader); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the removal reaches the other follower", func() error { return notGone(via) })
 	servers, err := leader.peer.raft.Servers()
 	if err != nil {
 		t.Fatal(err)
@@ -77,8 +89,8 @@ func TestRemoveMember(t *testing.T) {
 			t.Errorf("%s allocations after removal = %v, want %d without %s", c, p.Allocations, want, gone)
 		}
 	}
-	tc.waitPinned(via, only, 1, 30*time.Second)
-	tc.waitPinned(via, pair, 2, 30*time.Second)
+	tc.waitPinned(via, only, 1, time.Minute)
+	tc.waitPinned(via, pair, 2, time.Minute)
 
 	// Removing the leader: another voter takes over and removes it.
 	old := leader.peer.ID()

@@ -58,7 +58,7 @@ func Overlay(fs *pflag.FlagSet, lookup func(string) (string, bool), file File) e
 	var errs []error
 	fs.VisitAll(func(f *pflag.Flag) {
 		known[f.Name] = true
-		if f.Changed {
+		if _, cliOnly := f.Annotations[cliOnlyAnnotation]; f.Changed || cliOnly {
 			return
 		}
 		if v, ok := lookup(EnvName(f.Name)); ok {
@@ -146,6 +146,19 @@ const secretAnnotation = "flotilla/secret"
 // MarkSecret hides a flag's value from Show.
 func MarkSecret(fs *pflag.FlagSet, name string) {
 	fs.SetAnnotation(name, secretAnnotation, []string{"true"})
+}
+
+// cliOnlyAnnotation marks a flag that only the command line sets.
+const cliOnlyAnnotation = "flotilla/cli-only"
+
+// MarkCommandLineOnly keeps a flag out of the environment and the settings
+// file: the options of one operation (a pin's name, its replication) must
+// not be picked up from FLOTILLA_* variables meant for the daemon, such as
+// FLOTILLA_REPLICATION_MIN.
+func MarkCommandLineOnly(fs *pflag.FlagSet, names ...string) {
+	for _, n := range names {
+		fs.SetAnnotation(n, cliOnlyAnnotation, []string{"true"})
+	}
 }
 
 // Show returns the effective value of every flag, keyed by flag name, in the

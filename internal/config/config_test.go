@@ -92,3 +92,18 @@ func TestEnvName(t *testing.T) {
 		}
 	}
 }
+
+// A command-line-only flag ignores the environment and the file: a pin's
+// replication must not come from FLOTILLA_REPLICATION_MIN, the daemon's.
+func TestCommandLineOnlyFlags(t *testing.T) {
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	repl := fs.Int("replication-min", 0, "")
+	config.MarkCommandLineOnly(fs, "replication-min")
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	err := config.Overlay(fs, env(map[string]string{"FLOTILLA_REPLICATION_MIN": "3"}), config.File{"replication-min": float64(4)})
+	if err != nil || *repl != 0 || fs.Changed("replication-min") {
+		t.Errorf("replication-min = %d (changed %v, err %v), want 0 and unchanged", *repl, fs.Changed("replication-min"), err)
+	}
+}

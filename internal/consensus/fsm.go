@@ -21,7 +21,7 @@ type fsm struct {
 	applied atomic.Uint64
 }
 
-var _ raft.FSM = (*fsm)(nil)
+var _ raft.ConfigurationStore = (*fsm)(nil)
 
 func (f *fsm) Apply(l *raft.Log) any {
 	defer f.applied.Store(l.Index)
@@ -34,6 +34,13 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	return f.st.Apply(l.Index, ops)
 }
+
+// StoreConfiguration is called for configuration entries (joins,
+// removals, promotions), which never reach Apply. They change no state, but
+// a read index may point at one (the last entry a leader commits is often a
+// removal): counting them as applied keeps WaitApplied from waiting for a
+// command that may never come.
+func (f *fsm) StoreConfiguration(index uint64, _ raft.Configuration) { f.applied.Store(index) }
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	// The state's writes are not synced one by one; before raft may

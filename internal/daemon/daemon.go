@@ -86,7 +86,7 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 			Node: node, Cluster: peer, Identity: st.Repo.Identity, RepoPath: st.Repo.Path, Config: settings, Logger: log.With("component", "rpc"),
 		})},
 		{name: "api", addr: cfg.APIListen, handler: restapi.NewHandler(cfg.API, restapi.Deps{
-			Cluster: restCluster{peer}, Version: version.Get().Version, Commit: version.Get().Commit, Logger: log.With("component", "restapi"),
+			Cluster: restCluster{peer, nw}, Version: version.Get().Version, Commit: version.Get().Commit, Logger: log.With("component", "restapi"),
 			Replication: restapi.Replication{Min: cfg.Cluster.ReplicationMin, Max: cfg.Cluster.ReplicationMax},
 			DownAfter:   cfg.Cluster.DownAfter,
 			Tokens:      tokens,
@@ -124,7 +124,7 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 		services[i].listener = l
 	}
 
-	listen := repo.Listen{PID: os.Getpid(), PeerID: st.Repo.ID.String(), Cluster: peer.Addr()}
+	listen := repo.Listen{PID: os.Getpid(), PeerID: st.Repo.ID.String(), Cluster: peer.Addr(), TLS: cfg.Auth.TLSCert != ""}
 	if nw != nil {
 		for _, a := range nw.Host.Addrs() {
 			listen.Swarm = append(listen.Swarm, a.String()+"/p2p/"+st.Repo.ID.String())

@@ -7,13 +7,17 @@ import (
 	cid "github.com/ipfs/go-cid"
 
 	"github.com/flotilla-ipfs/flotilla/internal/cluster"
+	"github.com/flotilla-ipfs/flotilla/internal/p2p"
 	"github.com/flotilla-ipfs/flotilla/internal/pin"
 	"github.com/flotilla-ipfs/flotilla/internal/restapi"
 )
 
 // restCluster adapts the cluster peer to the REST API's Cluster: the
 // API knows neither the cluster's types nor its sentinels.
-type restCluster struct{ *cluster.Peer }
+type restCluster struct {
+	*cluster.Peer
+	net *p2p.Network // nil offline
+}
 
 var _ restapi.Cluster = restCluster{}
 

@@ -225,6 +225,13 @@ func (d *Daemon) RPC(args ...string) Result {
 	return CLI(d.t, d.t.TempDir(), nil, append([]string{"--rpc", d.Listen.RPC}, args...)...)
 }
 
+// API runs a cluster command (pin, status, peers, health, add with
+// cluster options) against this daemon's REST API through --api.
+func (d *Daemon) API(args ...string) Result {
+	d.t.Helper()
+	return CLI(d.t, d.t.TempDir(), nil, append(args, "--api", d.Listen.API)...)
+}
+
 // DecodeJSON unmarshals s into v, failing the test on error.
 func DecodeJSON(t testing.TB, s string, v any) {
 	t.Helper()

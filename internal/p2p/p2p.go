@@ -100,6 +100,8 @@ func (c Config) Validate() error {
 type Network struct {
 	Host host.Host
 	DHT  *dht.IpfsDHT
+	// Bandwidth counts the host's traffic by protocol (non-nil).
+	Bandwidth *BandwidthCounter
 }
 
 // Start builds the host and, unless disabled, the DHT, then dials the
@@ -117,6 +119,7 @@ func Start(ctx context.Context, cfg Config, key crypto.PrivKey, reg prometheus.R
 	if err != nil {
 		return nil, err
 	}
+	bw := &BandwidthCounter{}
 	listen, transports := cfg.Listen, libp2p.DefaultTransports
 	var psk pnet.PSK
 	if cfg.SwarmKey != "" {
@@ -137,6 +140,7 @@ func Start(ctx context.Context, cfg Config, key crypto.PrivKey, reg prometheus.R
 		libp2p.DefaultMuxers,
 		libp2p.DefaultSecurity,
 		libp2p.UserAgent(version.AgentVersion()),
+		libp2p.BandwidthReporter(bw),
 	}
 	if reg != nil {
 		opts = append(opts, libp2p.PrometheusRegisterer(reg))
@@ -182,7 +186,7 @@ func Start(ctx context.Context, cfg Config, key crypto.PrivKey, reg prometheus.R
 			return nil, err
 		}
 	}
-	return &Network{Host: h, DHT: kad}, nil
+	return &Network{Host: h, DHT: kad, Bandwidth: bw}, nil
 }
 
 // Close stops the DHT and the host.

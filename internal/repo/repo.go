@@ -130,6 +130,8 @@ type Listen struct {
 	PinSvc  string   `json:"pinsvc,omitempty"`
 	Ops     string   `json:"ops,omitempty"`
 	Cluster string   `json:"cluster,omitempty"`
+	// TLS is set when the admin ports (api, pinsvc, rpc) serve HTTPS.
+	TLS bool `json:"tls,omitempty"`
 }
 
 // WriteListen records the bound addresses in listen.json.

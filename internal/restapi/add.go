@@ -96,7 +96,7 @@ func (s *server) add(w http.ResponseWriter, r *http.Request) error {
 			}
 			return emit(a)
 		})
-		if err != nil && upload.empty() {
+		if upload.empty() {
 			return fmt.Errorf("%w: the upload has no file", ErrBadUpload)
 		}
 		return err

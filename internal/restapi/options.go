@@ -197,7 +197,7 @@ func parseAddOptions(q url.Values, def Replication, now time.Time) (addParams, e
 	// recursive and hidden decide what the client uploads; the server
 	// has nothing to do with them (IPFS Cluster neither).
 	if shard {
-		return a, fmt.Errorf("shard=true is not supported: flotilla replicates whole DAGs, it does not shard them")
+		return a, fmt.Errorf("shard=true is not supported: flotilla does no sharding, it replicates whole DAGs")
 	}
 	if nocopy {
 		return a, fmt.Errorf("nocopy=true is not supported: flotilla has no filestore")

@@ -91,12 +91,11 @@ func NewHandler(cfg Config, d Deps) http.Handler {
 		"GET /monitor/metrics/{name}":   s.metrics,
 		"POST /add":                     s.add,
 
-		// Not yet: peer management, GC, auth.
-		"GET /health/graph":     s.notYet,
-		"GET /health/bandwidth": s.notYet,
-		"POST /peers":           s.notYet,
-		"DELETE /peers/{peer}":  s.notYet,
-		"POST /ipfs/gc":         s.notYet,
+		"GET /health/graph":     s.graph,
+		"GET /health/bandwidth": s.bandwidth,
+		"POST /peers":           s.peerAdd,
+		"DELETE /peers/{peer}":  s.peerRemove,
+		"POST /ipfs/gc":         s.repoGC,
 		"POST /token":           s.token,
 		"GET /tokens":           s.tokens,
 		"DELETE /tokens/{id}":   s.revokeToken,
@@ -159,8 +158,10 @@ func statusOf(err error) int {
 	switch {
 	case errors.As(err, &he):
 		return he.code
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrPeerNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, ErrRefused):
+		return http.StatusConflict
 	case errors.Is(err, pin.ErrInvalid), errors.Is(err, placement.ErrNotEnoughPeers), errors.Is(err, ErrBadUpload),
 		errors.Is(err, importer.ErrBadParams):
 		return http.StatusBadRequest

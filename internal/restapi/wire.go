@@ -290,3 +290,46 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// wirePeerAdd is the body of POST /peers.
+type wirePeerAdd struct {
+	PeerID string `json:"peer_id"`
+}
+
+// wireIPFSRepoGC is api.IPFSRepoGC: one block a node deleted.
+type wireIPFSRepoGC struct {
+	Key   string `json:"key"`
+	Error string `json:"error,omitempty"`
+}
+
+// wireRepoGC is api.RepoGC: one node's garbage collection.
+type wireRepoGC struct {
+	Peer     string           `json:"peer"`
+	Peername string           `json:"peername"`
+	Keys     []wireIPFSRepoGC `json:"keys"`
+	Error    string           `json:"error,omitempty"`
+}
+
+// wireGlobalRepoGC is api.GlobalRepoGC: every node's, by peer ID.
+type wireGlobalRepoGC struct {
+	PeerMap map[string]wireRepoGC `json:"peer_map"`
+}
+
+// wireConnectGraph is api.ConnectGraph.
+type wireConnectGraph struct {
+	ClusterID         string              `json:"cluster_id"`
+	IDtoPeername      map[string]string   `json:"id_to_peername"`
+	IPFSLinks         map[string][]string `json:"ipfs_links"`
+	ClusterLinks      map[string][]string `json:"cluster_links"`
+	ClusterTrustLinks map[string]bool     `json:"cluster_trust_links"`
+	ClustertoIPFS     map[string]string   `json:"cluster_to_ipfs"`
+}
+
+// wireBandwidth is api.Bandwidth; /health/bandwidth answers
+// api.BandwidthByProtocol, a map of them by libp2p protocol.
+type wireBandwidth struct {
+	TotalIn  int64   `json:"total_in"`
+	TotalOut int64   `json:"total_out"`
+	RateIn   float64 `json:"rate_in"`
+	RateOut  float64 `json:"rate_out"`
+}
