@@ -5,9 +5,10 @@ TOOLS := $(CURDIR)/.tools/bin
 KUBO := $(TOOLS)/ipfs
 STATICCHECK := $(TOOLS)/staticcheck
 CLUSTERCTL := $(TOOLS)/ipfs-cluster-ctl
+CLUSTERSVC := $(TOOLS)/ipfs-cluster-service
 FUZZTIME ?= 30s
 
-.PHONY: run build test check unit tools bench bench-gateway bench-cluster fuzz clean
+.PHONY: run build test check unit tools bench bench-gateway bench-cluster bench-compare bench-add-cluster fuzz clean
 
 ## run: start a single-node flotilla with built-in defaults (data in ~/.flotilla)
 run:
@@ -38,6 +39,10 @@ $(KUBO): tools/kubo/go.mod tools/kubo/go.sum
 $(CLUSTERCTL): tools/ipfs-cluster/go.mod tools/ipfs-cluster/go.sum
 	cd tools/ipfs-cluster && GOBIN=$(TOOLS) $(GO) install github.com/ipfs-cluster/ipfs-cluster/cmd/ipfs-cluster-ctl
 
+# Only bench-compare needs the incumbent's daemon; make test does not build it.
+$(CLUSTERSVC): tools/ipfs-cluster/go.mod tools/ipfs-cluster/go.sum
+	cd tools/ipfs-cluster && GOBIN=$(TOOLS) $(GO) install github.com/ipfs-cluster/ipfs-cluster/cmd/ipfs-cluster-service
+
 $(STATICCHECK): tools/staticcheck/go.mod tools/staticcheck/go.sum
 	cd tools/staticcheck && GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck
 
@@ -52,6 +57,17 @@ bench-gateway: tools build
 ## bench-cluster: pin ingest on a 3-peer loopback cluster, and listing 1M pins
 bench-cluster:
 	$(GO) test -run '^$$' -bench 'PinIngest|ListPins|FormAndDetect' -benchtime 1x -timeout 30m ./internal/cluster
+
+## bench-compare: flotilla side by side with IPFS Cluster 1.1.6 + kubo 0.43 in one run (QUICK=1: under 3 minutes; REPORT=docs: charts to docs/img)
+bench-compare: build $(KUBO) $(CLUSTERSVC)
+	@mkdir -p .bench
+	$(GO) run ./bench/compare -flotilla bin/flotilla -kubo $(KUBO) -cluster-service $(CLUSTERSVC) \
+	  -dir $(CURDIR)/.bench -json $(CURDIR)/.bench/compare.json $(if $(QUICK),-quick) $(if $(REPORT),-report $(REPORT))
+
+## bench-add-cluster: POST /add through the REST API of a 3-peer loopback cluster, replication 3, 256 MiB (ADD_SIZE=1GiB for the large run)
+ADD_SIZE ?= 256MiB
+bench-add-cluster: build
+	$(GO) run ./bench/addclusterbench -flotilla bin/flotilla -size $(ADD_SIZE)
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:

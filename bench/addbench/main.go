@@ -28,7 +28,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -36,16 +35,17 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ipfs/boxo/files"
 	"golang.org/x/sys/unix"
 
+	"github.com/flotilla-ipfs/flotilla/bench/internal/payload"
+	"github.com/flotilla-ipfs/flotilla/bench/internal/procs"
+	"github.com/flotilla-ipfs/flotilla/bench/internal/stats"
 	"github.com/flotilla-ipfs/flotilla/internal/daemon"
 	"github.com/flotilla-ipfs/flotilla/internal/importer"
 	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
@@ -255,25 +255,7 @@ func scratchDir(o options) (string, func(), error) {
 // testFile returns the deterministic test file, written once and reused
 // when it already has the right size.
 func testFile(o options, dir string) (string, error) {
-	p := filepath.Join(dir, fmt.Sprintf("addbench-v1-%d.bin", o.size))
-	if st, err := os.Stat(p); err == nil && st.Size() == o.size {
-		return p, nil
-	}
-	f, err := os.Create(p + ".tmp")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	// ChaCha8 output: incompressible and without repeated chunks, so
-	// nothing deduplicates, and the same bytes in every run.
-	rng := rand.NewChaCha8([32]byte{'a', 'd', 'd', 'b', 'e', 'n', 'c', 'h'})
-	if _, err := io.CopyN(f, rng, o.size); err != nil {
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		return "", err
-	}
-	return p, os.Rename(p+".tmp", p)
+	return payload.File(dir, fmt.Sprintf("addbench-v1-%d.bin", o.size), o.size, "addbench")
 }
 
 // addResult is one measured add.
@@ -286,30 +268,16 @@ type addResult struct {
 
 func (r addResult) rate(size int64) float64 { return float64(size) / (1 << 20) / r.wall.Seconds() }
 
-// runMeasured runs cmd, timing it, and returns its trimmed stdout and its
-// peak RSS. Dirty pages left by whatever ran before are flushed first so
-// that each add pays only for its own writes.
+// runMeasured runs cmd (see procs.RunMeasured); its output is the CID.
 func runMeasured(cmd *exec.Cmd) (addResult, error) {
-	unix.Sync()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	wall := time.Since(start)
+	m, err := procs.RunMeasured(cmd)
 	if err != nil {
-		return addResult{}, fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, strings.TrimSpace(stderr.String()))
+		return addResult{}, err
 	}
-	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	var rss int64
-	if ru != nil {
-		rss = ru.Maxrss << 10 // KiB on Linux
+	if m.Stdout == "" {
+		return addResult{}, fmt.Errorf("%s printed no CID", strings.Join(cmd.Args, " "))
 	}
-	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	out := strings.TrimSpace(stdout.String())
-	if out == "" {
-		return addResult{}, fmt.Errorf("%s printed no CID: %s", strings.Join(cmd.Args, " "), strings.TrimSpace(stderr.String()))
-	}
-	return addResult{cid: out, wall: wall, cpu: cpu, rss: rss}, nil
+	return addResult{cid: m.Stdout, wall: m.Wall, cpu: m.CPU, rss: m.RSS}, nil
 }
 
 // fresh returns an empty directory under dir/repos. Repos are removed only
@@ -332,7 +300,7 @@ func kuboAdd(ctx context.Context, bin, scratch, file string, sync bool) (addResu
 	if err != nil {
 		return addResult{}, err
 	}
-	env := append(os.Environ(), "IPFS_PATH="+repo)
+	env := procs.KuboEnv(repo)
 	initCmd := exec.CommandContext(ctx, bin, "init", "--empty-repo")
 	initCmd.Env = env
 	if out, err := initCmd.CombinedOutput(); err != nil {
@@ -549,14 +517,7 @@ func rates(rs []addResult, size int64) []float64 {
 	return v
 }
 
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
+func median(v []float64) float64 { return stats.Median(v) }
 
 func medianRSS(rs []addResult) int64 {
 	var v []float64
@@ -584,21 +545,11 @@ func maxRSS(rs []addResult) int64 {
 
 func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 
-// parseSize reads "1GiB", "64MiB", "512KiB" or a plain byte count.
+// parseSize reads the -size flag.
 func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
-			break
-		}
+	n, err := payload.ParseSize(s)
+	if err != nil {
+		return 0, fmt.Errorf("-size: %w", err)
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n <= 0 {
-		return 0, errors.New("-size: want a positive byte count, e.g. 1GiB, 64MiB or 1048576")
-	}
-	return n * mult, nil
+	return n, nil
 }

@@ -1,0 +1,525 @@
+// Command compare puts flotilla side by side with the stack it replaces,
+// IPFS Cluster 1.1.6 in front of kubo 0.43 on every node, in one run on
+// one machine: the same workloads through the same public interfaces
+// (the IPFS Cluster REST API, which both serve; the Kubo RPC API and the
+// gateway), one side at a time, the order alternating between runs.
+//
+//	go run ./bench/compare -flotilla bin/flotilla -kubo .tools/bin/ipfs \
+//	    -cluster-service .tools/bin/ipfs-cluster-service [-quick] [-report docs]
+//
+// Workloads, in this order: a 1 GiB add on one node (flotilla add, ipfs
+// add); then on a 3-node cluster of each side: gateway requests/s and
+// latency; a 256 MiB cluster add through REST /add with replication 3,
+// until it returns and until all three replicas are pinned; pin ingest
+// of 10,000 and 100,000 CIDs of content held by one node, and the status
+// and pin listings of those pinsets (first item, total); then on fresh
+// 3-node clusters: a new node joining, and a node killed (until it is
+// reported down, until every pin is back at three replicas). After each
+// workload, the RSS and CPU seconds of every process, from /proc. Each
+// figure is printed as flotilla, incumbent and their ratio, the median
+// over runs with the spread, and written to -json; -report DIR draws the
+// charts into DIR/img. Everything listens on 127.0.0.1 only; every
+// process started is stopped on the way out, also after an error or
+// Ctrl-C; the whole run keeps to -budget. docs/benchmarks.md says how
+// each side is configured and why.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/flotilla-ipfs/flotilla/bench/internal/payload"
+	"github.com/flotilla-ipfs/flotilla/bench/internal/procs"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the flags; -quick changes the defaults of those not given.
+type options struct {
+	flotilla, kubo, service string
+	quick                   bool
+	runs                    int
+	addSize                 int64
+	clusterAddSize          int64
+	gatewayLarge            int64
+	pins                    []int // batch sizes: the first is repeated -runs times, the others run once
+	churnPins               int
+	churnRuns               int
+	clients                 int
+	entries                 int
+	gatewayDuration         time.Duration
+	cap                     time.Duration
+	budget                  time.Duration
+	report                  string
+	jsonPath                string
+	dir                     string
+	keep                    bool
+	loadgen                 string
+	only                    map[string]bool
+	chartsFrom              string
+}
+
+// workload names, for -only.
+var workloadNames = []string{"add", "gateway", "clusteradd", "churn", "pins"}
+
+func parseFlags() (*options, error) {
+	o := &options{}
+	var addSize, clusterAdd, large, pins, only string
+	flag.StringVar(&o.flotilla, "flotilla", "bin/flotilla", "flotilla binary")
+	flag.StringVar(&o.kubo, "kubo", ".tools/bin/ipfs", "kubo binary (0.43)")
+	flag.StringVar(&o.service, "cluster-service", ".tools/bin/ipfs-cluster-service", "ipfs-cluster-service binary (1.1.6)")
+	flag.BoolVar(&o.quick, "quick", false, "smaller sizes, one run, shorter caps: under 3 minutes")
+	flag.IntVar(&o.runs, "runs", 3, "runs of each repeated figure (median and spread); quick: 1")
+	flag.StringVar(&addSize, "add-size", "1GiB", "single-node add size; quick: 128MiB")
+	flag.StringVar(&clusterAdd, "cluster-add-size", "256MiB", "cluster add size; quick: 32MiB")
+	flag.StringVar(&large, "gateway-large", "100MiB", "large gateway file; quick: 16MiB")
+	flag.StringVar(&pins, "pins", "10000,100000", "pin ingest batch sizes: the first is repeated -runs times, the others run once; quick: 1000,5000")
+	flag.IntVar(&o.churnPins, "churn-pins", 300, "pins held by the cluster when a node joins and one is killed; quick: 100")
+	flag.IntVar(&o.churnRuns, "churn-runs", 1, "join-and-kill rounds (each costs the incumbent about 100 s of timers)")
+	flag.IntVar(&o.clients, "clients", 64, "concurrent REST clients of the pin ingest")
+	flag.IntVar(&o.entries, "entry-nodes", 1, "nodes the pin ingest sends its requests to, round robin (1: node 0 only)")
+	flag.DurationVar(&o.gatewayDuration, "gateway-duration", 3*time.Second, "load time of one gateway measurement; quick: 2s")
+	flag.DurationVar(&o.cap, "cap", 60*time.Second, "longest wait for a state (replicated, down, caught up); quick: 20s")
+	flag.DurationVar(&o.budget, "budget", 13*time.Minute, "the whole run stops measuring after this long (the removal of its repos follows); quick: 2m30s")
+	flag.StringVar(&o.report, "report", "", "write the charts to DIR/img (e.g. docs)")
+	flag.StringVar(&o.jsonPath, "json", "", "write the results as JSON to this file")
+	flag.StringVar(&o.dir, "dir", "", "scratch directory (default: a new temp dir, removed at the end)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (logs, repos)")
+	flag.StringVar(&o.loadgen, "loadgen", "auto", "gateway load generator: auto (wrk when installed), wrk or go")
+	flag.StringVar(&o.chartsFrom, "charts-from", "", "draw the charts of an earlier run's -json file into -report DIR, and run nothing")
+	flag.StringVar(&only, "only", "", "run only these workloads (comma-separated: "+strings.Join(workloadNames, ",")+")")
+	flag.Parse()
+
+	given := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if o.quick {
+		for name, v := range map[string]string{
+			"runs": "1", "add-size": "128MiB", "cluster-add-size": "32MiB", "gateway-large": "16MiB",
+			"pins": "1000,5000", "churn-pins": "100", "gateway-duration": "2s", "cap": "20s", "budget": "2m30s",
+		} {
+			if !given[name] {
+				flag.Set(name, v)
+			}
+		}
+		addSize, clusterAdd, large, pins = flagValue("add-size"), flagValue("cluster-add-size"), flagValue("gateway-large"), flagValue("pins")
+	}
+	var err error
+	for _, s := range []struct {
+		name string
+		in   string
+		out  *int64
+	}{{"add-size", addSize, &o.addSize}, {"cluster-add-size", clusterAdd, &o.clusterAddSize}, {"gateway-large", large, &o.gatewayLarge}} {
+		if *s.out, err = payload.ParseSize(s.in); err != nil {
+			return nil, fmt.Errorf("-%s: %w", s.name, err)
+		}
+	}
+	for _, p := range strings.Split(pins, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-pins %q: want positive counts", pins)
+		}
+		o.pins = append(o.pins, n)
+	}
+	if o.runs < 1 || o.clients < 1 || o.churnPins < 1 || o.churnRuns < 0 {
+		return nil, errors.New("-runs, -clients and -churn-pins must be at least 1")
+	}
+	if only != "" {
+		o.only = map[string]bool{}
+		for _, w := range strings.Split(only, ",") {
+			if !strings.Contains(","+strings.Join(workloadNames, ",")+",", ","+w+",") {
+				return nil, fmt.Errorf("-only %q: unknown workload %q", only, w)
+			}
+			o.only[w] = true
+		}
+	}
+	for _, p := range []*string{&o.flotilla, &o.kubo, &o.service} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return nil, fmt.Errorf("%w (make build tools, or make bench-compare, builds it)", err)
+		}
+		*p = abs
+	}
+	return o, nil
+}
+
+func flagValue(name string) string { return flag.Lookup(name).Value.String() }
+
+func (o *options) wants(workload string) bool { return o.only == nil || o.only[workload] }
+
+func run() error {
+	o, err := parseFlags()
+	if err != nil {
+		return err
+	}
+	if o.chartsFrom != "" {
+		res, err := readJSON(o.chartsFrom)
+		if err != nil {
+			return err
+		}
+		if o.report == "" {
+			return errors.New("-charts-from needs -report DIR")
+		}
+		files, err := writeCharts(filepath.Join(o.report, "img"), res.Figures, res)
+		fmt.Fprintln(os.Stderr, "charts written:", strings.Join(files, ", "))
+		return err
+	}
+	// Ctrl-C or SIGTERM cancels everything; the deferred StopAll stops
+	// the daemons in order.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// A hard stop just past the budget, in case a wait forgets its cap.
+	ctx, cancel := context.WithTimeout(ctx, o.budget+20*time.Second)
+	defer cancel()
+
+	scratch := o.dir
+	if scratch == "" {
+		if scratch, err = os.MkdirTemp("", "bench-compare-"); err != nil {
+			return err
+		}
+	} else if scratch, err = filepath.Abs(scratch); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(scratch, 0o755); err != nil {
+		return err
+	}
+	b := &bench{o: o, g: &procs.Group{}, rest: newREST(o.clients), scratch: scratch,
+		start: time.Now(), deadline: time.Now().Add(o.budget)}
+	defer func() {
+		b.g.StopAll()
+		if o.keep {
+			fmt.Fprintln(os.Stderr, "kept", scratch)
+			return
+		}
+		if o.dir == "" {
+			os.RemoveAll(scratch)
+		} else {
+			os.RemoveAll(filepath.Join(scratch, "run"))
+		}
+	}()
+	mode := "default"
+	if o.quick {
+		mode = "quick"
+	}
+	b.progress("mode %s, %d run(s), budget %s, %d CPUs, scratch %s", mode, o.runs, o.budget, runtime.NumCPU(), scratch)
+	runErr := b.all(ctx)
+	if ctx.Err() != nil && runErr == nil {
+		runErr = ctx.Err()
+	}
+
+	figs := b.figs.finish()
+	fmt.Println()
+	writeTable(os.Stdout, figs)
+	for _, n := range b.notes {
+		fmt.Println("note:", n)
+	}
+	res := &results{Mode: mode, Runs: o.runs, Started: b.start.UTC().Format(time.RFC3339),
+		Seconds: time.Since(b.start).Seconds(), Machine: machine(), Versions: b.versions(ctx),
+		Settings: b.settings(), Figures: figs, Notes: b.notes, Processes: b.procSamples}
+	if o.jsonPath != "" {
+		if err := writeJSON(o.jsonPath, res); err != nil {
+			return errors.Join(runErr, err)
+		}
+		b.progress("results written to %s", o.jsonPath)
+	}
+	if o.report != "" {
+		files, err := writeCharts(filepath.Join(o.report, "img"), figs, res)
+		if err != nil {
+			return errors.Join(runErr, err)
+		}
+		b.progress("charts written: %s", strings.Join(files, ", "))
+	}
+	b.progress("done in %s", time.Since(b.start).Round(time.Second))
+	return runErr
+}
+
+// bench is one run of the harness.
+type bench struct {
+	o        *options
+	g        *procs.Group
+	rest     *rest
+	scratch  string
+	start    time.Time
+	deadline time.Time // stop measuring after this
+	phaseEnd time.Time // the current phase should be over by then (phaseShare)
+
+	figs        figures
+	procSamples []procSample
+	notes       []string      // about the run as a whole, printed after the table
+	nominal     int           // pins of the batches so far, by design: names the listings
+	listingRun  time.Duration // one run of the first listings, both sides: sizes the later ones' reserve
+	listingPins int           // the pins of the batches at the first listings
+
+	flo, inc   *cluster // the main clusters
+	cflo, cinc *cluster // the clusters of the join-and-kill workload
+}
+
+func (b *bench) progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%5.1fs] %s\n", time.Since(b.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// phaseShare is the part of the budget by which each phase should be
+// over, cumulative: the waits of a phase are capped so that it ends by
+// then (a phase that ends early leaves its time to the next).
+var phaseShare = map[string]float64{
+	"add": 0.05, "start": 0.10, "gateway": 0.17, "clusteradd": 0.22, "pins": 0.78, "churn": 1,
+}
+
+// quickShare is phaseShare for -quick, where starting the incumbent
+// takes a fifth of the budget, twice: for the main clusters and for
+// those of the join-and-kill workload.
+var quickShare = map[string]float64{
+	"add": 0.05, "start": 0.2, "gateway": 0.3, "clusteradd": 0.33, "pins": 0.62, "churn": 1,
+}
+
+// all runs every workload in order. The single-node add runs first,
+// alone on the machine; then the two main clusters start for the
+// gateway, the cluster add and the pin workloads, and stop; the join and
+// kill workload starts clusters of its own.
+func (b *bench) all(ctx context.Context) error {
+	b.phaseEnd = b.shareEnd("add")
+	if b.o.wants("add") {
+		if err := b.phase(ctx, "single-node add", nil, b.singleAdd); err != nil {
+			return fmt.Errorf("single-node add: %w", err)
+		}
+	}
+	var err error
+	if b.flo, err = newCluster(b.o, b.g, sideFlotilla, "", filepath.Join(b.scratch, "run", "flotilla")); err != nil {
+		return err
+	}
+	if b.inc, err = newCluster(b.o, b.g, sideIncumbent, "", filepath.Join(b.scratch, "run", "incumbent")); err != nil {
+		return err
+	}
+	if b.cflo, err = newCluster(b.o, b.g, sideFlotilla, "churn", filepath.Join(b.scratch, "run", "churn-flotilla")); err != nil {
+		return err
+	}
+	if b.cinc, err = newCluster(b.o, b.g, sideIncumbent, "churn", filepath.Join(b.scratch, "run", "churn-incumbent")); err != nil {
+		return err
+	}
+	steps := []struct {
+		workload, phase string
+		sides           []*cluster
+		fn              func(context.Context) error
+	}{
+		{"gateway", "gateway", []*cluster{b.flo, b.inc}, b.gateway},
+		{"clusteradd", "cluster add", []*cluster{b.flo, b.inc}, b.clusterAdd},
+		{"pins", "pin ingest and listing", []*cluster{b.flo, b.inc}, b.pinWorkloads},
+		{"churn", "join and kill", []*cluster{b.cflo, b.cinc}, b.churn},
+	}
+	started := false
+	for _, s := range steps {
+		if !b.o.wants(s.workload) {
+			continue
+		}
+		if time.Now().After(b.deadline) {
+			b.progress("skipping %s: the time budget is spent", s.phase)
+			b.notes = append(b.notes, s.phase+": skipped, the time budget was spent")
+			continue
+		}
+		if s.workload == "churn" {
+			b.flo.stop()
+			b.inc.stop()
+		} else if !started {
+			b.phaseEnd = b.shareEnd("start")
+			b.progress("== start the clusters")
+			for _, c := range []*cluster{b.flo, b.inc} {
+				if err := b.startCluster(ctx, c, true); err != nil {
+					return err
+				}
+			}
+			started = true
+		}
+		b.phaseEnd = b.shareEnd(s.workload)
+		if err := b.phase(ctx, s.phase, s.sides, s.fn); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s: %w", s.phase, err)
+			}
+			// One workload failing leaves the others worth measuring.
+			b.progress("%s failed: %v", s.phase, err)
+			b.notes = append(b.notes, fmt.Sprintf("%s: failed: %v", s.phase, err))
+		}
+	}
+	for _, c := range []*cluster{b.flo, b.inc, b.cflo, b.cinc} {
+		c.stop()
+	}
+	return nil
+}
+
+// shareEnd is when the phase of workload should be over.
+func (b *bench) shareEnd(workload string) time.Time {
+	if b.o.only != nil {
+		return b.deadline // developing one workload: all the budget
+	}
+	share := phaseShare[workload]
+	if b.o.quick {
+		share = quickShare[workload]
+	}
+	return b.start.Add(time.Duration(float64(b.o.budget) * share))
+}
+
+// startCluster starts the three nodes of c and waits until node 0 sees
+// all three alive, then until a pin made through each node is listed by
+// every node: a fresh cluster is ready for the workloads once its pinset
+// travels. With record, both times are figures.
+func (b *bench) startCluster(ctx context.Context, c *cluster, record bool) error {
+	t0 := time.Now()
+	for range 3 {
+		if _, err := c.addNode(ctx); err != nil {
+			return err
+		}
+	}
+	_, capped, err := b.waitLive(ctx, c, c.live()[0], 3, b.o.cap)
+	if err != nil {
+		return err
+	}
+	live := time.Since(t0)
+	if record {
+		b.figs.add(c.side, "fresh 3-node cluster: start until node 0 sees 3 live peers", "s", kindLatency, live.Seconds(), capped)
+	}
+	probes, err := b.importBlocks(ctx, "probes-"+c.label, 3, c)
+	if err != nil {
+		return err
+	}
+	t1 := time.Now()
+	for i, n := range c.live() {
+		if err := b.rest.pin(ctx, n.api, probes[i], replicas); err != nil {
+			return fmt.Errorf("%s: probe pin: %w", n.name, err)
+		}
+	}
+	c.pins += len(probes)
+	_, capped, err = b.waitFor(ctx, b.o.cap, func(ctx context.Context) (bool, error) {
+		for _, n := range c.live() {
+			if _, k, err := b.rest.allocations(ctx, n.api); err != nil || k < len(probes) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if record {
+		b.figs.add(c.side, "fresh 3-node cluster: a pin made on each node until all nodes list the 3", "s", kindLatency, time.Since(t1).Seconds(), capped)
+	}
+	b.progress("%s%s: 3 nodes live after %s, pins travel after %s more%s", c.side, map[bool]string{true: "", false: " (" + c.label + ")"}[c.label == ""],
+		live.Round(time.Millisecond), time.Since(t1).Round(time.Millisecond), cappedMark(capped))
+	return nil
+}
+
+// waitLive waits until n sees want peers with a valid ping metric.
+func (b *bench) waitLive(ctx context.Context, c *cluster, n *node, want int, limit time.Duration) (time.Duration, bool, error) {
+	return b.waitFor(ctx, limit, func(ctx context.Context) (bool, error) {
+		ms, err := b.rest.pings(ctx, n.api)
+		if err != nil {
+			return false, nil // not answering yet
+		}
+		live := 0
+		for _, m := range ms {
+			if m.Valid {
+				live++
+			}
+		}
+		return live >= want, nil
+	})
+}
+
+// waitFor polls cond until it holds or limit passes (capped: true). The
+// polling interval adapts: at least 200 ms, twice as long as the last
+// check took (a listing of a large pinset is not free: polls cost a
+// side at most a third of its time), and at most 15 s.
+func (b *bench) waitFor(ctx context.Context, limit time.Duration, cond func(context.Context) (bool, error)) (time.Duration, bool, error) {
+	start := time.Now()
+	end := start.Add(limit)
+	for {
+		t := time.Now()
+		// A check still running at the cap cannot see the state reached
+		// by the cap: it ends there too.
+		cctx, cancel := context.WithDeadline(ctx, end.Add(time.Second))
+		ok, err := cond(cctx)
+		cancel()
+		if err != nil {
+			return time.Since(start), false, err
+		}
+		if ok {
+			return time.Since(start), false, nil
+		}
+		took := time.Since(t)
+		if time.Now().After(end) {
+			return time.Since(start), true, nil
+		}
+		if ctx.Err() != nil {
+			return time.Since(start), false, ctx.Err()
+		}
+		sleep := min(15*time.Second, max(200*time.Millisecond, 2*took))
+		select {
+		case <-ctx.Done():
+			return time.Since(start), false, ctx.Err()
+		case <-time.After(min(sleep, time.Until(end)+time.Millisecond)):
+		}
+	}
+}
+
+// capFor bounds a wait by -cap and by share of what is left of the
+// current phase's time, and gives it at least 5 s.
+func (b *bench) capFor(share float64) time.Duration {
+	left := time.Duration(float64(time.Until(b.phaseEnd)) * share)
+	return max(5*time.Second, min(b.o.cap, left))
+}
+
+// order returns the sides in the order of run i: flotilla first in even
+// runs, the incumbent first in odd ones.
+func (b *bench) order(i int) []*cluster {
+	if i%2 == 0 {
+		return []*cluster{b.flo, b.inc}
+	}
+	return []*cluster{b.inc, b.flo}
+}
+
+// phase runs one workload and then samples /proc for every process of
+// the given clusters: the sum of their RSS after it and their CPU
+// seconds during it, per side.
+func (b *bench) phase(ctx context.Context, name string, sides []*cluster, fn func(context.Context) error) (err error) {
+	b.progress("== %s", name)
+	before := map[*procs.Proc]time.Duration{}
+	for _, c := range sides {
+		for _, p := range c.processes() {
+			if u, err := procs.ReadUsage(p.Pid()); err == nil {
+				before[p] = u.CPU
+			}
+		}
+	}
+	err = fn(ctx)
+	for _, c := range sides {
+		var rss, cpu float64
+		for _, p := range c.processes() {
+			u, err := procs.ReadUsage(p.Pid())
+			if err != nil {
+				continue
+			}
+			rss += float64(u.RSS) / (1 << 20)
+			cpu += (u.CPU - before[p]).Seconds()
+			b.procSamples = append(b.procSamples, procSample{Workload: name, Side: c.side, Process: p.Name,
+				RSSMiB: float64(u.RSS) / (1 << 20), PeakMiB: float64(u.PeakRSS) / (1 << 20), CPU: u.CPU.Seconds()})
+		}
+		b.figs.add(c.side, name+": RSS of all processes after", "MiB", kindResources, rss, false)
+		b.figs.add(c.side, name+": CPU of all processes during", "s", kindResources, cpu, false)
+	}
+	return err
+}
