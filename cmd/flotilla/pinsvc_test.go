@@ -75,11 +75,15 @@ func kuboFile(t *testing.T, k *kubotest.Kubo, size int, add ...string) (string, 
 	return strings.TrimSpace(k.Run(append(append([]string{"add", "-Q", "--cid-version=1"}, add...), file)...)), data
 }
 
-// flotillaPinned reports whether flotilla's node holds c pinned
-// recursively.
+// flotillaPinned reports whether flotilla's node holds c pinned, as its
+// tracker reports it through the REST API (pin ls lists the pinset, not
+// what the node holds).
 func flotillaPinned(d *ft.Daemon, c string) bool {
-	r := d.RPC("pin", "ls", "--type=recursive", c)
-	return r.Code == 0 && strings.Contains(r.Stdout, c)
+	r := d.API("status", c, "--local", "--json")
+	var gpi struct {
+		PeerMap map[string]struct{ Status string } `json:"peer_map"`
+	}
+	return r.Code == 0 && json.Unmarshal([]byte(r.Stdout), &gpi) == nil && gpi.PeerMap[d.Listen.PeerID].Status == "pinned"
 }
 
 // kubo 0.43's `ipfs pin remote` drives a flotilla daemon's Pinning Service

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ipfs/boxo/bitswap"
 	"github.com/ipfs/boxo/files"
+	"github.com/ipfs/boxo/ipld/merkledag"
 	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
@@ -54,8 +55,8 @@ func bitswapReceived(t *testing.T, tp *testPeer) uint64 {
 }
 
 // An add's blocks reach the allocated peers, durably, before the pin is
-// committed; the pin keeps those allocations, and the peers pin it without
-// fetching a single block.
+// committed, and a garbage collection meanwhile keeps them; the pin keeps
+// those allocations, and the peers pin it without fetching a single block.
 func TestAddStreamsBlocksBeforeThePin(t *testing.T) {
 	ctx := context.Background()
 	tc := newCluster(t, 3, "z1", "z2", "z3")
@@ -88,7 +89,7 @@ func TestAddStreamsBlocksBeforeThePin(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := roots[0].Node.Cid()
-	held, err := stream.Close(ctx)
+	held, err := stream.Close(ctx, root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +115,26 @@ func TestAddStreamsBlocksBeforeThePin(t *testing.T) {
 	}
 	if _, err := via.peer.Get(ctx, root); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get(%s) before the pin = %v, want ErrNotFound", root, err)
+	}
+	// Received and not pinned yet, the DAG survives a garbage collection
+	// (the other blocks, MFS's scratch directory, do not).
+	for _, tp := range tc.peers {
+		if !slices.Contains(allocs, tp.peer.ID()) {
+			continue
+		}
+		var dagCids []cid.Cid
+		visit := func(c cid.Cid) bool { dagCids = append(dagCids, c); return true }
+		if err := merkledag.Walk(ctx, merkledag.GetLinksWithDAG(tp.node.LocalDAG), root, visit); err != nil {
+			t.Fatal(err)
+		}
+		if err := tp.node.GC(ctx, func(cid.Cid) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range dagCids {
+			if has, _ := tp.node.Blocks.Has(ctx, c); !has {
+				t.Fatalf("%s lost %s of %s to a garbage collection before the pin", tp.cfg.PeerName, c, root)
+			}
+		}
 	}
 
 	// The pin keeps the allocations the blocks went to.
@@ -166,43 +187,55 @@ func FuzzReadFrame(f *testing.F) {
 		b := blocks.NewBlock(data)
 		stream = append(appendFrameHeader(stream, b), data...)
 	}
-	f.Add(stream)
+	f.Add(appendTrailer(bytes.Clone(stream), []cid.Cid{blocks.NewBlock(nil).Cid(), probeCid}))
 	f.Add(stream[:len(stream)-1])
 	f.Add([]byte{0x80})
 	f.Add([]byte{34, 0x12, 0x20})
+	f.Add([]byte{0, 1, 34})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		read := func(in []byte) []blocks.Block {
+		read := func(in []byte) []frame {
 			r := bufio.NewReader(bytes.NewReader(in))
-			var out []blocks.Block
+			var out []frame
 			for {
-				b, err := readFrame(r)
+				f, err := readFrame(r, func(n int) []byte { return make([]byte, n) })
 				if err == io.EOF {
 					return out
 				}
 				if err != nil {
-					if !errors.Is(err, errBadFrame) {
-						t.Fatalf("readFrame error %v is not an errBadFrame", err)
+					if !errors.Is(err, errBadFrame) && !errors.Is(err, errStreamCut) {
+						t.Fatalf("readFrame error %v is neither errBadFrame nor errStreamCut", err)
 					}
 					return nil
 				}
-				if len(b.RawData()) > ipfs.MaxBlockSize {
-					t.Fatalf("block of %d bytes", len(b.RawData()))
+				if !f.end && len(f.block.RawData()) > ipfs.MaxBlockSize {
+					t.Fatalf("block of %d bytes", len(f.block.RawData()))
 				}
-				out = append(out, b)
+				out = append(out, f)
 			}
 		}
 		got := read(in)
 		var again []byte
-		for _, b := range got {
-			again = append(appendFrameHeader(again, b), b.RawData()...)
+		for _, f := range got {
+			if f.end {
+				again = appendTrailer(again, f.roots)
+			} else {
+				again = append(appendFrameHeader(again, f.block), f.block.RawData()...)
+			}
 		}
 		back := read(again)
 		if len(back) != len(got) {
-			t.Fatalf("%d blocks re-read as %d", len(got), len(back))
+			t.Fatalf("%d frames re-read as %d", len(got), len(back))
 		}
-		for i := range got {
-			if !back[i].Cid().Equals(got[i].Cid()) || !bytes.Equal(back[i].RawData(), got[i].RawData()) {
-				t.Fatalf("block %d changed on re-encoding", i)
+		for i, f := range got {
+			g := back[i]
+			if f.end != g.end || len(f.roots) != len(g.roots) ||
+				!f.end && (!g.block.Cid().Equals(f.block.Cid()) || !bytes.Equal(g.block.RawData(), f.block.RawData())) {
+				t.Fatalf("frame %d changed on re-encoding", i)
+			}
+			for j := range f.roots {
+				if !f.roots[j].Equals(g.roots[j]) {
+					t.Fatalf("trailer root %d changed on re-encoding", j)
+				}
 			}
 		}
 	})
@@ -213,4 +246,47 @@ func sameIDs(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// BenchmarkAddStream imports 64 MiB on one peer of three, streams the
+// blocks to all three (itself included) and pins with replication 3, until
+// every peer reports the pin pinned: the cluster side of /add, without
+// HTTP. (make bench-add-cluster measures the whole of it.)
+func BenchmarkAddStream(b *testing.B) {
+	ctx := context.Background()
+	tc := newCluster(b, 3, "z1", "z2", "z3")
+	via := tc.peers[0]
+	settings, err := importer.Params{}.Resolve()
+	if err != nil {
+		b.Fatal(err)
+	}
+	const size = 64 << 20
+	b.SetBytes(size)
+	for range b.N {
+		b.StopTimer()
+		data := make([]byte, size)
+		rand.Read(data)
+		b.StartTimer()
+		allocs, err := via.peer.Allocate(ctx, pin.Pin{ReplicationMin: 3, ReplicationMax: 3})
+		if err != nil {
+			b.Fatal(err)
+		}
+		stream, err := via.peer.StreamBlocks(ctx, allocs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		args := files.NewSliceDirectory([]files.DirEntry{files.FileEntry("f", files.NewBytesFile(data))})
+		roots, err := importer.Add(ctx, &streamDAG{s: stream}, args, settings, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		root := roots[0].Node.Cid()
+		if _, err := stream.Close(ctx, root); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := via.peer.Pin(ctx, pin.Pin{Cid: root, ReplicationMin: 3, ReplicationMax: 3, Allocations: allocs}); err != nil {
+			b.Fatal(err)
+		}
+		tc.waitPinned(via, root, 3, time.Minute)
+	}
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
@@ -32,8 +34,15 @@ import (
 //
 //	uvarint(len(cid)) cid uvarint(len(data)) data
 //
+// ended by a trailer naming the roots whose whole DAG the stream carried
+//
+//	uvarint(0) uvarint(count) { uvarint(len(cid)) cid }
+//
 // The peer verifies every block against its CID, writes them in batches
-// as durably as a local add, and answers once the last one is durable.
+// as durably as a local add, and answers once the last one is durable. It
+// then marks the roots received (ipfs.Node.MarkReceived): its garbage
+// collection keeps them until their pin arrives, and the tracker pins them
+// without reading the DAG back.
 // Nothing is buffered beyond a fixed budget per peer: a slow replica slows
 // the add down (its connection stops taking bytes, Put waits for budget),
 // it does not grow memory. The block bytes are shared by every peer's
@@ -50,6 +59,12 @@ const (
 	streamQueue = 1024
 	// maxFrameCid bounds a frame's CID length, far above any real CID.
 	maxFrameCid = 256
+	// maxTrailerRoots bounds the roots a stream may name; an add with
+	// more sends none (its peers then read the DAGs back when pinning).
+	maxTrailerRoots = 1 << 16
+	// receivedFor is how long a received DAG waits for its pin, kept from
+	// garbage collection: the adder pins right after the acknowledgements.
+	receivedFor = 2 * time.Minute
 	// Batches of a receiving peer: the importer's sizes (see
 	// importer/writer.go), with fewer commits in flight since a peer may
 	// receive several streams at once.
@@ -58,8 +73,12 @@ const (
 	receiveInFlight    = 2
 )
 
-// errBadFrame marks a malformed block stream.
-var errBadFrame = errors.New("malformed block stream")
+// errBadFrame marks a malformed block stream; errStreamCut one that ended
+// inside a frame or whose connection failed (a sender that gave up).
+var (
+	errBadFrame  = errors.New("malformed block stream")
+	errStreamCut = errors.New("block stream cut short")
+)
 
 // BlockStream sends blocks to a fixed set of peers. It is made for one
 // add: Put from any number of goroutines, then Close once (after every Put
@@ -71,6 +90,7 @@ type BlockStream struct {
 	hc     *http.Client
 	local  *localSink    // nil when this peer is not a destination
 	remote []*remoteSink // one per other peer
+	roots  []cid.Cid     // set by Close before the queues close
 
 	closeOnce sync.Once
 }
@@ -113,8 +133,11 @@ func (r *remoteSink) fail(err error) {
 }
 
 // StreamBlocks opens a block stream to peers (IDs of members; this peer's
-// own ID stands for its local blockstore, written in process). Calls to
-// the other peers start at once and carry blocks as Put queues them.
+// own ID stands for its local blockstore, written in process: the caller
+// then holds the node's pin lock from the first Put to Close, as an add
+// does, so that no garbage collection runs before the roots are marked).
+// Calls to the other peers start at once and carry blocks as Put queues
+// them.
 func (p *Peer) StreamBlocks(ctx context.Context, peers []string) (*BlockStream, error) {
 	ms, err := p.st.Members()
 	if err != nil {
@@ -155,7 +178,7 @@ func (p *Peer) StreamBlocks(ctx context.Context, peers []string) (*BlockStream, 
 		r := &remoteSink{id: id, addr: addr, ctx: rctx, cancel: rcancel, budget: semaphore.NewWeighted(streamBudget),
 			queue: make(chan blocks.Block, streamQueue), done: make(chan struct{})}
 		s.remote = append(s.remote, r)
-		go s.send(r)
+		go s.send(r, &frameReader{s: s, r: r})
 	}
 	if s.local == nil && len(s.remote) == 0 {
 		cancel()
@@ -166,9 +189,9 @@ func (p *Peer) StreamBlocks(ctx context.Context, peers []string) (*BlockStream, 
 
 // send runs the call to one peer until the peer acknowledges the stream or
 // either side gives up.
-func (s *BlockStream) send(r *remoteSink) {
+func (s *BlockStream) send(r *remoteSink, body *frameReader) {
 	defer close(r.done)
-	req, err := http.NewRequestWithContext(r.ctx, http.MethodPost, "http://"+r.addr+"/v1/blocks", &frameReader{r: r})
+	req, err := http.NewRequestWithContext(r.ctx, http.MethodPost, "http://"+r.addr+"/v1/blocks", body)
 	if err != nil {
 		r.fail(err)
 		return
@@ -305,9 +328,14 @@ func (s *BlockStream) failures() error {
 // that all its blocks are durable (the local blockstore is synced). It
 // returns the peers that hold every block. As IPFS Cluster's adder, it
 // fails only when none does: a peer whose stream failed is logged and,
-// once pinned, fetches the blocks from those that hold them.
-func (s *BlockStream) Close(ctx context.Context) ([]string, error) {
+// once pinned, fetches the blocks from those that hold them. roots are
+// the DAGs whose every block went through Put (none for a partial DAG):
+// the peers keep them for their pin and pin them without a walk.
+func (s *BlockStream) Close(ctx context.Context, roots ...cid.Cid) ([]string, error) {
 	s.closeOnce.Do(func() {
+		if len(roots) <= maxTrailerRoots {
+			s.roots = roots
+		}
 		for _, r := range s.remote {
 			close(r.queue)
 		}
@@ -318,6 +346,7 @@ func (s *BlockStream) Close(ctx context.Context) ([]string, error) {
 		if err := s.p.deps.Node.SyncBlocks(ctx); err != nil {
 			s.local.fail(err)
 		} else {
+			s.p.deps.Node.MarkReceived(s.roots, receivedFor)
 			held = append(held, s.p.deps.ID)
 		}
 	}
@@ -353,9 +382,11 @@ func (s *BlockStream) Abort() {
 
 // frameReader is the body of a stream's call: it encodes queued blocks
 // as frames on the transport's demand, and releases their budget once
-// their bytes are handed over.
+// their bytes are handed over; the trailer follows the last one.
 type frameReader struct {
+	s    *BlockStream
 	r    *remoteSink
+	done bool   // the trailer is out
 	hdr  []byte // the rest of the current frame's header
 	data []byte // the rest of the current frame's block
 	held int64  // budget of the current frame
@@ -370,7 +401,12 @@ func (f *frameReader) Read(p []byte) (int, error) {
 		select {
 		case b, ok := <-f.r.queue:
 			if !ok {
-				return 0, io.EOF
+				if f.done {
+					return 0, io.EOF
+				}
+				f.done = true
+				f.hdr = appendTrailer(f.hdr[:0], f.s.roots)
+				break
 			}
 			f.hdr = appendFrameHeader(f.hdr[:0], b)
 			f.data = b.RawData()
@@ -394,47 +430,109 @@ func appendFrameHeader(dst []byte, b blocks.Block) []byte {
 	return binary.AppendUvarint(dst, uint64(len(b.RawData())))
 }
 
-// readFrame reads one block; io.EOF means the stream ended cleanly,
-// between two frames.
-func readFrame(r *bufio.Reader) (blocks.Block, error) {
+// appendTrailer appends the frame that ends a stream.
+func appendTrailer(dst []byte, roots []cid.Cid) []byte {
+	dst = binary.AppendUvarint(dst, 0)
+	dst = binary.AppendUvarint(dst, uint64(len(roots)))
+	for _, c := range roots {
+		dst = binary.AppendUvarint(dst, uint64(c.ByteLen()))
+		dst = append(dst, c.Bytes()...)
+	}
+	return dst
+}
+
+// frame is a block, or (end set) the trailer with its roots.
+type frame struct {
+	block blocks.Block
+	end   bool
+	roots []cid.Cid
+}
+
+// readFrame reads one frame, a block's bytes in a slice from alloc. io.EOF
+// means the connection ended between two frames.
+func readFrame(r *bufio.Reader, alloc func(n int) []byte) (frame, error) {
 	n, err := binary.ReadUvarint(r)
 	if err == io.EOF {
-		return nil, io.EOF
+		return frame{}, io.EOF
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errBadFrame, err)
+		return frame{}, frameErr(err)
 	}
-	if n == 0 || n > maxFrameCid {
-		return nil, fmt.Errorf("%w: CID of %d bytes", errBadFrame, n)
+	if n == 0 {
+		return readTrailer(r)
 	}
-	cb := make([]byte, n)
-	if _, err := io.ReadFull(r, cb); err != nil {
-		return nil, fmt.Errorf("%w: %v", errBadFrame, noEOF(err))
-	}
-	c, err := cid.Cast(cb)
+	c, err := readCid(r, n)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errBadFrame, err)
+		return frame{}, err
 	}
 	size, err := binary.ReadUvarint(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errBadFrame, noEOF(err))
+		return frame{}, frameErr(err)
 	}
 	if size > ipfs.MaxBlockSize {
-		return nil, fmt.Errorf("%w: block %s is %d bytes: %w", errBadFrame, c, size, ipfs.ErrBlockTooBig)
+		return frame{}, fmt.Errorf("%w: block %s is %d bytes: %w", errBadFrame, c, size, ipfs.ErrBlockTooBig)
 	}
-	data := make([]byte, size)
+	data := alloc(int(size))
 	if _, err := io.ReadFull(r, data); err != nil {
-		return nil, fmt.Errorf("%w: %v", errBadFrame, noEOF(err))
+		return frame{}, frameErr(err)
 	}
-	return blocks.NewBlockWithCid(data, c)
+	b, err := blocks.NewBlockWithCid(data, c)
+	return frame{block: b}, err
 }
 
-// noEOF reports an end of stream inside a frame as the truncation it is.
-func noEOF(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
+func readCid(r *bufio.Reader, n uint64) (cid.Cid, error) {
+	if n == 0 || n > maxFrameCid {
+		return cid.Undef, fmt.Errorf("%w: CID of %d bytes", errBadFrame, n)
 	}
-	return err
+	var cb [maxFrameCid]byte
+	if _, err := io.ReadFull(r, cb[:n]); err != nil {
+		return cid.Undef, frameErr(err)
+	}
+	c, err := cid.Cast(cb[:n])
+	if err != nil {
+		return cid.Undef, fmt.Errorf("%w: %v", errBadFrame, err)
+	}
+	return c, nil
+}
+
+func readTrailer(r *bufio.Reader) (frame, error) {
+	count, err := binary.ReadUvarint(r)
+	if err != nil {
+		return frame{}, frameErr(err)
+	}
+	if count > maxTrailerRoots {
+		return frame{}, fmt.Errorf("%w: %d roots", errBadFrame, count)
+	}
+	f := frame{end: true, roots: make([]cid.Cid, 0, min(count, 64))}
+	for range count {
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			return frame{}, frameErr(err)
+		}
+		c, err := readCid(r, n)
+		if err != nil {
+			return frame{}, err
+		}
+		f.roots = append(f.roots, c)
+	}
+	return f, nil
+}
+
+// errVarintOverflow is encoding/binary's error for an overlong varint,
+// which it does not export.
+var _, errVarintOverflow = binary.ReadUvarint(bytes.NewReader(bytes.Repeat([]byte{0xff}, binary.MaxVarintLen64+1)))
+
+// frameErr reports a failure to read inside a frame: an overlong varint
+// is malformed, anything else (an end of stream, a broken connection) a
+// stream cut short.
+func frameErr(err error) error {
+	if errors.Is(err, errVarintOverflow) {
+		return fmt.Errorf("%w: %w", errBadFrame, err)
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("%w: %w", errStreamCut, err)
 }
 
 // blocksAck is a peer's answer to a whole stream: every block is durable.
@@ -452,11 +550,10 @@ func (p *Peer) serveBlocks(w http.ResponseWriter, r *http.Request) {
 	http.NewResponseController(w).EnableFullDuplex()
 	node := p.deps.Node
 	// A garbage collection waits until the stream ends, as it waits for a
-	// local add; the blocks then wait for their pin unprotected, which
-	// the adder commits right after every peer acknowledged.
+	// local add; then the roots' marks keep the blocks until the pin.
 	unlock := node.Blocks.PinLock(ctx)
 	defer unlock.Unlock(ctx)
-	ack, err := receiveBlocks(ctx, r.Body, func(ctx context.Context, bs []blocks.Block) error {
+	ack, roots, err := receiveBlocks(ctx, r.Body, func(ctx context.Context, bs []blocks.Block) error {
 		for _, b := range bs {
 			if err := ipfs.VerifyBlock(b); err != nil {
 				return err
@@ -467,12 +564,21 @@ func (p *Peer) serveBlocks(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = node.SyncBlocks(ctx)
 	}
+	if err == nil {
+		// Still under the pin lock: no collection ran since the first
+		// block was written.
+		node.MarkReceived(roots, receivedFor)
+	}
 	if err != nil {
 		status, kind := http.StatusInternalServerError, ""
 		if errors.Is(err, errBadFrame) || errors.Is(err, ipfs.ErrBadBlock) {
 			status, kind = http.StatusBadRequest, "invalid"
 		}
-		p.log.Warn("block stream refused", "status", status, "err", err)
+		if errors.Is(err, errStreamCut) || ctx.Err() != nil {
+			p.log.Info("block stream abandoned by its sender", "err", err)
+		} else {
+			p.log.Warn("block stream refused", "status", status, "err", err)
+		}
 		writeRPCError(w, status, rpcError{Error: err.Error(), Kind: kind})
 		http.NewResponseController(w).Flush()
 		io.Copy(io.Discard, r.Body) // until the sender reads the answer and hangs up
@@ -481,44 +587,74 @@ func (p *Peer) serveBlocks(w http.ResponseWriter, r *http.Request) {
 	writeRPC(w, ack)
 }
 
+// batchBufs hold the bytes of a receiving batch, its blocks side by side:
+// a stream allocates nothing per block, and the buffers are reused across
+// batches and streams. A batch is committed before its buffer could
+// overflow (receiveBatchBytes, plus one block at most).
+var batchBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, receiveBatchBytes+ipfs.MaxBlockSize)
+	return &b
+}}
+
 // receiveBlocks reads frames from body and hands them to put in batches,
 // a few batches at a time, while it reads on: when put falls behind, the
-// reading stops and so, through the connection, does the sender.
-func receiveBlocks(ctx context.Context, body io.Reader, put func(context.Context, []blocks.Block) error) (blocksAck, error) {
+// reading stops and so, through the connection, does the sender. Blocks
+// live in pooled buffers: put must not keep them after it returns.
+func receiveBlocks(ctx context.Context, body io.Reader, put func(context.Context, []blocks.Block) error) (blocksAck, []cid.Cid, error) {
 	var ack blocksAck
+	var roots []cid.Cid
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(receiveInFlight)
 	br := bufio.NewReaderSize(body, 256<<10)
+	buf := batchBufs.Get().(*[]byte)
 	var batch []blocks.Block
-	size := 0
 	commit := func() {
 		if len(batch) == 0 {
 			return
 		}
-		bs := batch
-		batch, size = nil, 0
-		g.Go(func() error { return put(gctx, bs) })
+		bs, b := batch, buf
+		batch, buf = nil, batchBufs.Get().(*[]byte)
+		g.Go(func() error {
+			defer func() { *b = (*b)[:0]; batchBufs.Put(b) }()
+			return put(gctx, bs)
+		})
 	}
+	alloc := func(n int) []byte {
+		start := len(*buf)
+		if cap(*buf)-start < n {
+			return make([]byte, n) // not reached: batches are committed before
+		}
+		*buf = (*buf)[:start+n]
+		return (*buf)[start : start+n : start+n]
+	}
+	defer func() { *buf = (*buf)[:0]; batchBufs.Put(buf) }()
 	for gctx.Err() == nil {
-		b, err := readFrame(br)
+		f, err := readFrame(br, alloc)
 		if err == io.EOF {
-			break
+			err = fmt.Errorf("%w: no trailer", errStreamCut)
+		}
+		if err == nil && f.end {
+			if _, err = br.ReadByte(); err == io.EOF {
+				roots = f.roots
+				break
+			}
+			err = fmt.Errorf("%w: data after the trailer", errBadFrame)
 		}
 		if err != nil {
 			g.Wait()
-			return ack, err
+			return ack, nil, err
 		}
+		b := f.block
 		batch = append(batch, b)
-		size += len(b.RawData())
 		ack.Blocks++
 		ack.Bytes += int64(len(b.RawData()))
-		if size >= receiveBatchBytes || len(batch) >= receiveBatchBlocks {
+		if len(*buf) >= receiveBatchBytes || len(batch) >= receiveBatchBlocks {
 			commit()
 		}
 	}
 	commit()
 	if err := g.Wait(); err != nil {
-		return ack, err
+		return ack, nil, err
 	}
-	return ack, ctx.Err()
+	return ack, roots, ctx.Err()
 }

@@ -220,8 +220,14 @@ func (t *tracker) pin(ctx context.Context, c cid.Cid) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.p.cfg.PinTimeout)
 	defer cancel()
-	t.connect(ctx, pn)
 	node := t.p.deps.Node
+	// An add streamed the whole DAG here before pinning (blocks.go).
+	if pn.Mode != pin.Direct {
+		if ok, err := node.PinReceived(ctx, c, pn.Name); ok {
+			return err
+		}
+	}
+	t.connect(ctx, pn)
 	if pn.PinUpdate.Defined() {
 		if had, _ := node.IsPinnedRecursively(ctx, pn.PinUpdate); had {
 			if err := node.PinUpdate(ctx, pn.PinUpdate, c, false); err == nil {

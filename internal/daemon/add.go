@@ -114,7 +114,14 @@ func (a clusterAdder) Add(ctx context.Context, upload files.Directory, req resta
 	if err != nil {
 		return err
 	}
-	if _, err := stream.Close(ctx); err != nil {
+	// The peers keep the imported DAGs, which they hold whole, for their
+	// pins, and pin them without reading them back; a CAR may be partial,
+	// and what is not pinned is not kept.
+	var whole []cid.Cid
+	if !req.CAR && !req.NoPin {
+		whole = roots
+	}
+	if _, err := stream.Close(ctx, whole...); err != nil {
 		return err
 	}
 	if req.NoPin {

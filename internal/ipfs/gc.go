@@ -62,6 +62,13 @@ func (n *Node) liveSet(ctx context.Context) (*cid.Set, error) {
 			return nil, err
 		}
 	}
+	// DAGs received whole for a pin that has not arrived yet are kept
+	// as if pinned (see MarkReceived).
+	for _, c := range n.received.list() {
+		if err := merkledag.Walk(ctx, getLinks, c, add); err != nil {
+			return nil, err
+		}
+	}
 	for sp := range n.Pins.DirectKeys(ctx, false) {
 		if sp.Err != nil {
 			return nil, sp.Err

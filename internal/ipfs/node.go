@@ -104,6 +104,8 @@ type Node struct {
 	Names         namesys.NameSystem
 	uncachedNames namesys.NameSystem
 	dns           madns.BasicResolver // nil: the system resolver
+
+	received receivedSet // DAGs held whole before their pin (receive.go)
 }
 
 // ErrOffline is returned by operations that need the network.
