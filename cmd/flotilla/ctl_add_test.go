@@ -36,8 +36,7 @@ func TestCtlAdd(t *testing.T) {
 		}
 		return nil
 	})
-	// expect is the root `flotilla add` gives, without a daemon. (Not
-	// --only-hash: it fails on directories.)
+	// expect is the root `flotilla add` gives, without a daemon.
 	expect := func(args ...string) string {
 		t.Helper()
 		return strings.TrimSpace(ft.MustCLI(t, t.TempDir(), append([]string{"add", "-Q"}, args...)...))

@@ -8,6 +8,8 @@ import (
 	gopath "path"
 	"strconv"
 
+	"github.com/ipfs/boxo/blockservice"
+	blockstore "github.com/ipfs/boxo/blockstore"
 	chunker "github.com/ipfs/boxo/chunker"
 	"github.com/ipfs/boxo/files"
 	dag "github.com/ipfs/boxo/ipld/merkledag"
@@ -17,6 +19,8 @@ import (
 	"github.com/ipfs/boxo/ipld/unixfs/importer/trickle"
 	"github.com/ipfs/boxo/mfs"
 	cid "github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
 	ipld "github.com/ipfs/go-ipld-format"
 )
 
@@ -49,6 +53,22 @@ const flushEvery = 256 << 10
 // entries are reported as they are placed, before their blocks may be.
 // events, if not nil, is called from this goroutine.
 func Add(ctx context.Context, ds ipld.DAGService, args files.Directory, s Settings, events func(Event)) ([]Root, error) {
+	return add(ctx, ds, ds, args, s, events)
+}
+
+// AddOnlyHash computes the roots Add would produce and keeps no content
+// (--only-hash): file blocks are discarded, and the directory tree is
+// assembled over an in-memory DAG service that holds only what MFS writes
+// (directories and the roots of files), as Kubo does.
+func AddOnlyHash(ctx context.Context, args files.Directory, s Settings, events func(Event)) ([]Root, error) {
+	discard := dag.NewDAGService(blockservice.New(blockstore.NewBlockstore(dssync.MutexWrap(datastore.NewNullDatastore())), nil))
+	tree := dag.NewDAGService(blockservice.New(blockstore.NewBlockstore(dssync.MutexWrap(datastore.NewMapDatastore())), nil))
+	return add(ctx, discard, tree, args, s, events)
+}
+
+// add imports args with file blocks to ds and the directory tree (MFS) on
+// tree.
+func add(ctx context.Context, ds, tree ipld.DAGService, args files.Directory, s Settings, events func(Event)) ([]Root, error) {
 	if events == nil {
 		events = func(Event) {}
 	}
@@ -73,7 +93,7 @@ func Add(ctx context.Context, ds ipld.DAGService, args files.Directory, s Settin
 			}
 			events(e)
 		}
-		a := &adder{ctx: ctx, ds: ds, files: w, s: s, events: named}
+		a := &adder{ctx: ctx, ds: tree, files: w, s: s, events: named}
 		nd, err := a.addRoot(node)
 		if err != nil {
 			if name != "" {

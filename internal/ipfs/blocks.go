@@ -5,13 +5,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ipfs/boxo/blockservice"
-	blockstore "github.com/ipfs/boxo/blockstore"
-	offline "github.com/ipfs/boxo/exchange/offline"
 	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
-	dssync "github.com/ipfs/go-datastore/sync"
 	mc "github.com/multiformats/go-multicodec"
 	mh "github.com/multiformats/go-multihash"
 )
@@ -34,13 +30,6 @@ func (e pinnedError) Is(target error) bool { return target == ErrPinned }
 
 // rootKey is the datastore prefix that covers every block.
 var rootKey = ds.NewKey("/")
-
-// nullService is a blockservice that computes CIDs and keeps nothing, for
-// --only-hash.
-func nullService() blockservice.BlockService {
-	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewNullDatastore()))
-	return blockservice.New(bs, offline.Exchange(bs))
-}
 
 // BlockGet returns a block, fetching it from the network when online.
 func (n *Node) BlockGet(ctx context.Context, c cid.Cid) (blocks.Block, error) {

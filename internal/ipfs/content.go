@@ -111,7 +111,7 @@ type AddOptions struct {
 // collecting blocks that are about to be pinned.
 func (n *Node) Add(ctx context.Context, args files.Directory, opts AddOptions, events func(importer.Event)) ([]importer.Root, error) {
 	if opts.OnlyHash {
-		return importer.Add(ctx, merkledag.NewDAGService(nullService()), args, opts.Import, events)
+		return importer.AddOnlyHash(ctx, args, opts.Import, events)
 	}
 	unlock := n.Blocks.PinLock(ctx)
 	defer unlock.Unlock(ctx)
