@@ -88,6 +88,10 @@ file; the command line wins, then the environment, then the file.`,
 					return // the structured "ready" log line carries the same facts
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "flotilla peer %s ready\n", l.PeerID)
+				scheme := "http" // of the admin ports
+				if l.TLS {
+					scheme = "https"
+				}
 				for _, a := range l.Swarm {
 					fmt.Fprintf(cmd.OutOrStdout(), "  swarm   %s\n", a)
 				}
@@ -95,10 +99,13 @@ file; the command line wins, then the environment, then the file.`,
 					fmt.Fprintf(cmd.OutOrStdout(), "  gateway http://%s/ipfs/\n", l.Gateway)
 				}
 				if l.RPC != "" {
-					fmt.Fprintf(cmd.OutOrStdout(), "  rpc     http://%s/api/v0\n", l.RPC)
+					fmt.Fprintf(cmd.OutOrStdout(), "  rpc     %s://%s/api/v0\n", scheme, l.RPC)
 				}
 				if l.API != "" {
-					fmt.Fprintf(cmd.OutOrStdout(), "  api     http://%s/id (IPFS Cluster REST API)\n", l.API)
+					fmt.Fprintf(cmd.OutOrStdout(), "  api     %s://%s/id (IPFS Cluster REST API)\n", scheme, l.API)
+				}
+				if l.PinSvc != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "  pinsvc  %s://%s/pins (IPFS Pinning Service API)\n", scheme, l.PinSvc)
 				}
 				if l.Ops != "" {
 					fmt.Fprintf(cmd.OutOrStdout(), "  ops     http://%s/metrics\n", l.Ops)
