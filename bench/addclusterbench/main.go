@@ -30,7 +30,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -43,6 +42,8 @@ import (
 	dssync "github.com/ipfs/go-datastore/sync"
 	"golang.org/x/sys/unix"
 
+	"github.com/flotilla-ipfs/flotilla/bench/internal/payload"
+	"github.com/flotilla-ipfs/flotilla/bench/internal/procs"
 	"github.com/flotilla-ipfs/flotilla/internal/importer"
 	"github.com/flotilla-ipfs/flotilla/internal/repo"
 )
@@ -75,8 +76,8 @@ func run() error {
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
 	var err error
-	if o.size, err = parseSize(*size); err != nil {
-		return err
+	if o.size, err = payload.ParseSize(*size); err != nil {
+		return fmt.Errorf("-size: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
@@ -383,55 +384,17 @@ func (p *peer) stop() {
 
 // peakRSS is the process's high-water mark of resident memory (VmHWM).
 func (p *peer) peakRSS() int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kib, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kib << 10
-		}
-	}
-	return 0
+	u, _ := procs.ReadUsage(p.cmd.Process.Pid)
+	return u.PeakRSS
 }
 
 // cpu is the process's user and system time so far.
 func (p *peer) cpu() time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	// The fields after the command name, which is in parentheses.
-	s := string(raw)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(fields) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	const ticks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / ticks
+	u, _ := procs.ReadUsage(p.cmd.Process.Pid)
+	return u.CPU
 }
 
 func rate(size int64, d time.Duration) float64 { return float64(size) / (1 << 20) / d.Seconds() }
 
 func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n <= 0 {
-		return 0, errors.New("-size: want a positive byte count, e.g. 1GiB, 256MiB or 1048576")
-	}
-	return n * mult, nil
-}

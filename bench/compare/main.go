@@ -35,6 +35,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -90,7 +91,7 @@ func parseFlags() (*options, error) {
 	flag.StringVar(&large, "gateway-large", "100MiB", "large gateway file; quick: 16MiB")
 	flag.StringVar(&pins, "pins", "10000,100000", "pin ingest batch sizes: the first is repeated -runs times, the others run once; quick: 1000,5000")
 	flag.IntVar(&o.churnPins, "churn-pins", 300, "pins held by the cluster when a node joins and one is killed; quick: 100")
-	flag.IntVar(&o.churnRuns, "churn-runs", 1, "join-and-kill rounds (each costs the incumbent about 100 s of timers)")
+	flag.IntVar(&o.churnRuns, "churn-runs", 3, "join-and-kill clusters of each side, all measured at once (each a sample); quick: 1")
 	flag.IntVar(&o.clients, "clients", 64, "concurrent REST clients of the pin ingest")
 	flag.IntVar(&o.entries, "entry-nodes", 1, "nodes the pin ingest sends its requests to, round robin (1: node 0 only)")
 	flag.DurationVar(&o.gatewayDuration, "gateway-duration", 3*time.Second, "load time of one gateway measurement; quick: 2s")
@@ -110,7 +111,7 @@ func parseFlags() (*options, error) {
 	if o.quick {
 		for name, v := range map[string]string{
 			"runs": "1", "add-size": "128MiB", "cluster-add-size": "32MiB", "gateway-large": "16MiB",
-			"pins": "1000,5000", "churn-pins": "100", "gateway-duration": "2s", "cap": "20s", "budget": "2m30s",
+			"pins": "1000,5000", "churn-pins": "100", "churn-runs": "1", "gateway-duration": "2s", "cap": "20s", "budget": "2m30s",
 		} {
 			if !given[name] {
 				flag.Set(name, v)
@@ -135,8 +136,8 @@ func parseFlags() (*options, error) {
 		}
 		o.pins = append(o.pins, n)
 	}
-	if o.runs < 1 || o.clients < 1 || o.churnPins < 1 || o.churnRuns < 0 {
-		return nil, errors.New("-runs, -clients and -churn-pins must be at least 1")
+	if o.runs < 1 || o.clients < 1 || o.churnPins < 1 || o.churnRuns < 1 {
+		return nil, errors.New("-runs, -clients, -churn-pins and -churn-runs must be at least 1")
 	}
 	if only != "" {
 		o.only = map[string]bool{}
@@ -262,13 +263,24 @@ type bench struct {
 
 	figs        figures
 	procSamples []procSample
-	notes       []string      // about the run as a whole, printed after the table
 	nominal     int           // pins of the batches so far, by design: names the listings
 	listingRun  time.Duration // one run of the first listings, both sides: sizes the later ones' reserve
 	listingPins int           // the pins of the batches at the first listings
+	listingRuns int           // runs of the last listings
 
-	flo, inc   *cluster // the main clusters
-	cflo, cinc *cluster // the clusters of the join-and-kill workload
+	mu            sync.Mutex
+	notes         []string                 // about the run as a whole, printed after the table; guarded by mu
+	statusListing map[string]time.Duration // the last full status listing of each side; guarded by mu
+
+	flo, inc           *cluster   // the main clusters
+	churnFlo, churnInc []*cluster // the clusters of the join-and-kill workload
+}
+
+// note records something about the run as a whole.
+func (b *bench) note(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.notes = append(b.notes, s)
 }
 
 func (b *bench) progress(format string, args ...any) {
@@ -307,12 +319,21 @@ func (b *bench) all(ctx context.Context) error {
 	if b.inc, err = newCluster(b.o, b.g, sideIncumbent, "", filepath.Join(b.scratch, "run", "incumbent")); err != nil {
 		return err
 	}
-	if b.cflo, err = newCluster(b.o, b.g, sideFlotilla, "churn", filepath.Join(b.scratch, "run", "churn-flotilla")); err != nil {
-		return err
+	for i := range b.o.churnRuns {
+		label := fmt.Sprintf("churn%c", 'A'+i)
+		for _, side := range []string{sideFlotilla, sideIncumbent} {
+			c, err := newCluster(b.o, b.g, side, label, filepath.Join(b.scratch, "run", label+"-"+side))
+			if err != nil {
+				return err
+			}
+			if side == sideFlotilla {
+				b.churnFlo = append(b.churnFlo, c)
+			} else {
+				b.churnInc = append(b.churnInc, c)
+			}
+		}
 	}
-	if b.cinc, err = newCluster(b.o, b.g, sideIncumbent, "churn", filepath.Join(b.scratch, "run", "churn-incumbent")); err != nil {
-		return err
-	}
+	churnClusters := append(append([]*cluster(nil), b.churnFlo...), b.churnInc...)
 	steps := []struct {
 		workload, phase string
 		sides           []*cluster
@@ -321,7 +342,7 @@ func (b *bench) all(ctx context.Context) error {
 		{"gateway", "gateway", []*cluster{b.flo, b.inc}, b.gateway},
 		{"clusteradd", "cluster add", []*cluster{b.flo, b.inc}, b.clusterAdd},
 		{"pins", "pin ingest and listing", []*cluster{b.flo, b.inc}, b.pinWorkloads},
-		{"churn", "join and kill", []*cluster{b.cflo, b.cinc}, b.churn},
+		{"churn", "join and kill", churnClusters, b.churn},
 	}
 	started := false
 	for _, s := range steps {
@@ -330,7 +351,7 @@ func (b *bench) all(ctx context.Context) error {
 		}
 		if time.Now().After(b.deadline) {
 			b.progress("skipping %s: the time budget is spent", s.phase)
-			b.notes = append(b.notes, s.phase+": skipped, the time budget was spent")
+			b.note(s.phase + ": skipped, the time budget was spent")
 			continue
 		}
 		if s.workload == "churn" {
@@ -353,10 +374,10 @@ func (b *bench) all(ctx context.Context) error {
 			}
 			// One workload failing leaves the others worth measuring.
 			b.progress("%s failed: %v", s.phase, err)
-			b.notes = append(b.notes, fmt.Sprintf("%s: failed: %v", s.phase, err))
+			b.note(fmt.Sprintf("%s: failed: %v", s.phase, err))
 		}
 	}
-	for _, c := range []*cluster{b.flo, b.inc, b.cflo, b.cinc} {
+	for _, c := range append([]*cluster{b.flo, b.inc}, churnClusters...) {
 		c.stop()
 	}
 	return nil
@@ -418,7 +439,7 @@ func (b *bench) startCluster(ctx context.Context, c *cluster, record bool) error
 	if record {
 		b.figs.add(c.side, "fresh 3-node cluster: a pin made on each node until all nodes list the 3", "s", kindLatency, time.Since(t1).Seconds(), capped)
 	}
-	b.progress("%s%s: 3 nodes live after %s, pins travel after %s more%s", c.side, map[bool]string{true: "", false: " (" + c.label + ")"}[c.label == ""],
+	b.progress("%s: 3 nodes live after %s, pins travel after %s more%s", c,
 		live.Round(time.Millisecond), time.Since(t1).Round(time.Millisecond), cappedMark(capped))
 	return nil
 }

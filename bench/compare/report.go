@@ -79,13 +79,17 @@ func (fs *figures) add(side, name, unit, kind string, v float64, capped bool) {
 	s.Capped = append(s.Capped, capped)
 }
 
-// note records why a side has no sample of a figure (kept once).
+// note records why a side has no sample of a figure, or what to know
+// about its samples; each distinct note is kept once, in order.
 func (fs *figures) note(side, name, unit, kind, note string) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	s := fs.get(name, unit, kind).side(side)
-	if s.Note == "" {
+	switch {
+	case s.Note == "":
 		s.Note = note
+	case !slices.Contains(strings.Split(s.Note, "; "), note):
+		s.Note += "; " + note
 	}
 }
 

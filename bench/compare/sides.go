@@ -92,6 +92,15 @@ func newCluster(o *options, g *procs.Group, side, label, dir string) (*cluster, 
 	return c, nil
 }
 
+// String names the cluster in the progress lines: its side, and its
+// label if it has one.
+func (c *cluster) String() string {
+	if c.label == "" {
+		return c.side
+	}
+	return c.side + " " + c.label
+}
+
 // addNode starts a new node, joining through the first live node if
 // there is one.
 func (c *cluster) addNode(ctx context.Context) (*node, error) {

@@ -3,7 +3,6 @@ package main_test
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -25,17 +24,7 @@ import (
 // Bad uploads and options are refused with a 4xx and leave no pin.
 func TestCtlAdd(t *testing.T) {
 	c := ctl{t: t, bin: clusterCtl(t)}
-	secret := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(secret, []byte(hex.EncodeToString([]byte("ctl add cluster secret, 32 bytes"))), 0o600)
-	d0 := ft.StartDaemon(t, t.TempDir(), clusterFlags(secret, "z1", "")...)
-	d1 := ft.StartDaemon(t, t.TempDir(), clusterFlags(secret, "z2", d0.Listen.Cluster)...)
-	d2 := ft.StartDaemon(t, t.TempDir(), clusterFlags(secret, "z3", d0.Listen.Cluster)...)
-	waitFor(t, 30*time.Second, "3 peers listed", func() error {
-		if peers := c.json(d2, "peers", "ls"); len(peers) != 3 {
-			return fmt.Errorf("peers ls = %v", peers)
-		}
-		return nil
-	})
+	d0, d1, d2 := c.threePeers("ctl add cluster secret, 32 bytes")
 	// expect is the root `flotilla add` gives, without a daemon.
 	expect := func(args ...string) string {
 		t.Helper()

@@ -1,13 +1,10 @@
 package main_test
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,17 +20,7 @@ import (
 // whose pins move to the others; bad and unknown peers are refused.
 func TestClusterCtlAdmin(t *testing.T) {
 	c := ctl{t: t, bin: clusterCtl(t)}
-	secret := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(secret, []byte(hex.EncodeToString([]byte("ctl admin cluster secret 32 byte"))), 0o600)
-	d0 := ft.StartDaemon(t, t.TempDir(), clusterFlags(secret, "z1", "")...)
-	d1 := ft.StartDaemon(t, t.TempDir(), clusterFlags(secret, "z2", d0.Listen.Cluster)...)
-	d2 := ft.StartDaemon(t, t.TempDir(), clusterFlags(secret, "z3", d0.Listen.Cluster)...)
-	waitFor(t, 30*time.Second, "3 peers listed", func() error {
-		if peers := c.json(d0, "peers", "ls"); len(peers) != 3 {
-			return fmt.Errorf("peers ls = %v", peers)
-		}
-		return nil
-	})
+	d0, d1, d2 := c.threePeers("ctl admin cluster secret 32 byte")
 
 	// A pin on d1 and d2 (d2 fetches it from d1 over bitswap), and
 	// garbage on d0 and d1.

@@ -105,26 +105,34 @@ func statusCounts(gpi map[string]any) map[string]int {
 	return n
 }
 
+// threePeers starts a 3-peer cluster of real daemons in zones z1..z3
+// (joined through the first) and waits until ctl lists all three.
+func (c ctl) threePeers(secretText string) (d0, d1, d2 *ft.Daemon) {
+	c.t.Helper()
+	secret := filepath.Join(c.t.TempDir(), "secret")
+	os.WriteFile(secret, []byte(hex.EncodeToString([]byte(secretText))), 0o600)
+	d0 = ft.StartDaemon(c.t, c.t.TempDir(), clusterFlags(secret, "z1", "")...)
+	d1 = ft.StartDaemon(c.t, c.t.TempDir(), clusterFlags(secret, "z2", d0.Listen.Cluster)...)
+	d2 = ft.StartDaemon(c.t, c.t.TempDir(), clusterFlags(secret, "z3", d0.Listen.Cluster)...)
+	waitFor(c.t, 30*time.Second, "3 peers listed", func() error {
+		for _, d := range []*ft.Daemon{d0, d2} {
+			if peers := c.json(d, "peers", "ls"); len(peers) != 3 {
+				return fmt.Errorf("peers ls through %s = %v", d.Listen.PeerID, peers)
+			}
+		}
+		return nil
+	})
+	return d0, d1, d2
+}
+
 // The real ipfs-cluster-ctl v1.1.6 drives a 3-peer cluster of real
 // daemons through the REST API, in JSON and text, through different
 // peers: id, version, peers ls, pin add --wait with options, pin ls,
 // status, recover, pin rm; bad requests are refused with no state change.
 func TestRestAPIWithClusterCtl(t *testing.T) {
 	c := ctl{t: t, bin: clusterCtl(t)}
-	secret := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(secret, []byte(hex.EncodeToString([]byte("rest api cluster secret 32 bytes"))), 0o600)
-	d0 := ft.StartDaemon(t, t.TempDir(), clusterFlags(secret, "z1", "")...)
-	d1 := ft.StartDaemon(t, t.TempDir(), clusterFlags(secret, "z2", d0.Listen.Cluster)...)
-	d2 := ft.StartDaemon(t, t.TempDir(), clusterFlags(secret, "z3", d0.Listen.Cluster)...)
+	d0, d1, d2 := c.threePeers("rest api cluster secret 32 bytes")
 	daemons := []*ft.Daemon{d0, d1, d2}
-
-	waitFor(t, 30*time.Second, "3 peers listed", func() error {
-		peers := c.json(d2, "peers", "ls")
-		if len(peers) != 3 {
-			return fmt.Errorf("peers ls = %v", peers)
-		}
-		return nil
-	})
 
 	// id and version, JSON and text.
 	id := c.json(d1, "id")[0]

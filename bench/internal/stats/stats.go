@@ -65,3 +65,23 @@ func Ratio(a, b Summary) float64 {
 	}
 	return a.Median / b.Median
 }
+
+// Percentile returns the p-th percentile (0 < p <= 100) of v by the
+// nearest-rank method: the smallest sample with at least p % of the
+// samples at or below it (p 50 of an even count is the lower middle
+// sample, not a mean; p 100 is the largest). NaN when v is empty; NaN
+// samples are ignored.
+func Percentile(v []float64, p float64) float64 {
+	s := make([]float64, 0, len(v))
+	for _, x := range v {
+		if !math.IsNaN(x) {
+			s = append(s, x)
+		}
+	}
+	if len(s) == 0 || !(p > 0 && p <= 100) {
+		return math.NaN()
+	}
+	slices.Sort(s)
+	rank := int(math.Ceil(p / 100 * float64(len(s))))
+	return s[max(1, rank)-1]
+}

@@ -64,3 +64,36 @@ func TestRatio(t *testing.T) {
 		}
 	}
 }
+
+func TestPercentile(t *testing.T) {
+	hundred := make([]float64, 100)
+	for i := range hundred {
+		hundred[99-i] = float64(i + 1) // 100 … 1: unsorted input
+	}
+	for _, tc := range []struct {
+		in   []float64
+		p    float64
+		want float64
+	}{
+		{hundred, 50, 50}, {hundred, 99, 99}, {hundred, 100, 100}, {hundred, 1, 1}, {hundred, 0.5, 1},
+		{[]float64{7}, 99, 7},
+		{[]float64{4, 1, 3, 2}, 50, 2},
+		{[]float64{4, 1, 3, 2}, 99, 4},
+		{[]float64{1, math.NaN(), 3}, 50, 1},
+	} {
+		if got := Percentile(tc.in, tc.p); got != tc.want {
+			t.Errorf("Percentile(%v…, %v) = %v, want %v", tc.in[:min(4, len(tc.in))], tc.p, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		in []float64
+		p  float64
+	}{{nil, 50}, {[]float64{math.NaN()}, 50}, {hundred, 0}, {hundred, 101}} {
+		if got := Percentile(tc.in, tc.p); !math.IsNaN(got) {
+			t.Errorf("Percentile(%d samples, %v) = %v, want NaN", len(tc.in), tc.p, got)
+		}
+	}
+	if hundred[0] != 100 {
+		t.Error("Percentile sorted its input")
+	}
+}
