@@ -58,7 +58,7 @@ bench-gateway: tools build
 bench-cluster:
 	$(GO) test -run '^$$' -bench 'PinIngest|ListPins|FormAndDetect' -benchtime 1x -timeout 30m ./internal/cluster
 
-## bench-compare: flotilla side by side with IPFS Cluster 1.1.6 + kubo 0.43 in one run (QUICK=1: under 3 minutes; REPORT=docs: charts to docs/img)
+## bench-compare: flotilla side by side with IPFS Cluster 1.1.6 + kubo 0.43 in one run (about 14 minutes; QUICK=1: under 3; REPORT=docs: charts to docs/img)
 bench-compare: build $(KUBO) $(CLUSTERSVC)
 	@mkdir -p .bench
 	$(GO) run ./bench/compare -flotilla bin/flotilla -kubo $(KUBO) -cluster-service $(CLUSTERSVC) \

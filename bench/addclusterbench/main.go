@@ -397,4 +397,3 @@ func (p *peer) cpu() time.Duration {
 func rate(size int64, d time.Duration) float64 { return float64(size) / (1 << 20) / d.Seconds() }
 
 func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
-

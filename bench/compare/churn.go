@@ -9,9 +9,11 @@ import (
 )
 
 // churnClients is how many clients pin the pinset of the join-and-kill
-// clusters: few, so that both sides hold it whole before a node joins
-// (that ingest is not measured).
-const churnClients = 8
+// clusters: one, so that both sides come as close as they can to
+// holding it whole before a node joins (that ingest is not measured;
+// with 8 clients IPFS Cluster had 230 to 293 of 300 pins on three nodes
+// a minute later, with one 296 to 298).
+const churnClients = 1
 
 // churn starts -churn-runs fresh 3-node clusters of each side, all at
 // the same time (these figures are bound by timers: heartbeats, metric
@@ -37,7 +39,7 @@ func (b *bench) churn(ctx context.Context) error {
 	for _, s := range cids {
 		want[s] = true
 	}
-	setupCap := b.capFor(0.25)
+	setupCap := b.capFor(0.1)
 	err = b.each(all, func(c *cluster) error {
 		r := b.ingest(ctx, c, cids, churnClients, b.phaseEnd)
 		if r.failed > 0 || r.acked < len(cids) {
@@ -118,6 +120,19 @@ func (b *bench) churnRound(ctx context.Context, c *cluster) error {
 	if victim == nil {
 		return errors.New("no node to kill")
 	}
+	// The repair is timed for the pins on three nodes before the kill:
+	// a pin that never got there is no repair's to finish.
+	full := map[string]bool{}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, _, err = b.rest.statusAll(lctx, boot.api, func(ps pinStatus) {
+		if ps.pinnedOn(c.liveIDs()) >= replicas {
+			full[ps.Cid] = true
+		}
+	})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("status before the kill: %w", err)
+	}
 	t0 = time.Now()
 	c.kill(victim)
 	down, downCapped, err := b.waitFor(ctx, b.capFor(0.5), func(ctx context.Context) (bool, error) {
@@ -137,17 +152,21 @@ func (b *bench) churnRound(ctx context.Context, c *cluster) error {
 	}
 	name = fmt.Sprintf("node killed (%s pins)", pins)
 	b.figs.add(c.side, name+": until reported down", "s", kindLatency, down.Seconds(), downCapped)
-	w, err := b.waitReplicated(ctx, c, nil, total, b.capFor(0.9))
+	w, err := b.waitReplicated(ctx, c, full, len(full), b.capFor(0.9))
 	if err != nil {
 		return err
 	}
 	repaired := time.Since(t0)
-	b.figs.add(c.side, name+": until every pin is back at 3 replicas", "s", kindLatency, repaired.Seconds(), w.capped)
-	if w.capped {
-		b.figs.note(c.side, name+": until every pin is back at 3 replicas", "s", kindLatency,
-			fmt.Sprintf("%s: %d of %d pins at 3 replicas when the wait stopped (-1: no status listing completed); %s", c.label, w.done, total, b.known(ctx, c)))
+	repair := name + ": until the pins on 3 nodes before are again"
+	b.figs.add(c.side, repair, "s", kindLatency, repaired.Seconds(), w.capped)
+	if len(full) < total {
+		b.figs.note(c.side, repair, "s", kindLatency, fmt.Sprintf("%s: %d of %d pins were on 3 nodes before the kill", c.label, len(full), total))
 	}
-	b.progress("%s kill %s: down after %s%s, %d/%d pins at 3 replicas after %s%s", c, victim.name,
-		down.Round(time.Millisecond), cappedMark(downCapped), w.done, total, repaired.Round(time.Millisecond), cappedMark(w.capped))
+	if w.capped {
+		b.figs.note(c.side, repair, "s", kindLatency,
+			fmt.Sprintf("%s: %d of %d back at 3 replicas when the wait stopped (-1: no status listing completed); %s", c.label, w.done, len(full), b.known(ctx, c)))
+	}
+	b.progress("%s kill %s: down after %s%s, %d/%d pins back at 3 replicas after %s%s", c, victim.name,
+		down.Round(time.Millisecond), cappedMark(downCapped), w.done, len(full), repaired.Round(time.Millisecond), cappedMark(w.capped))
 	return nil
 }

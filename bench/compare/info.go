@@ -61,7 +61,7 @@ func (b *bench) settings() map[string]any {
 		"runs": b.o.runs, "add_bytes": b.o.addSize, "cluster_add_bytes": b.o.clusterAddSize,
 		"gateway_large_bytes": b.o.gatewayLarge, "pin_batches": b.o.pins, "churn_pins": b.o.churnPins,
 		"churn_runs": b.o.churnRuns, "clients": b.o.clients, "gateway_seconds": b.o.gatewayDuration.Seconds(),
-		"cap_seconds": b.o.cap.Seconds(), "budget_seconds": b.o.budget.Seconds(), "replication": replicas,
+		"cap_seconds": b.o.cap.Seconds(), "pin_cap_seconds": b.o.pinCap.Seconds(), "budget_seconds": b.o.budget.Seconds(), "replication": replicas,
 		"block_bytes": blockSize,
 	}
 }

@@ -75,16 +75,16 @@ func (b *bench) ingest(ctx context.Context, c *cluster, cids []string, clients i
 }
 
 // pinnedCount counts the pins of want that have at least replicas
-// "pinned" peers among the live ones, from GET /pins on n.
-func (b *bench) pinnedCount(ctx context.Context, c *cluster, n *node, want map[string]bool) (int, error) {
+// "pinned" peers among the live ones, from GET /pins on n, which
+// listed items pins.
+func (b *bench) pinnedCount(ctx context.Context, c *cluster, n *node, want map[string]bool) (count, items int, err error) {
 	live := c.liveIDs()
-	count := 0
-	_, _, err := b.rest.statusAll(ctx, n.api, func(ps pinStatus) {
+	_, items, err = b.rest.statusAll(ctx, n.api, func(ps pinStatus) {
 		if (want == nil || want[ps.Cid]) && ps.pinnedOn(live) >= replicas {
 			count++
 		}
 	})
-	return count, err
+	return count, items, err
 }
 
 // waited is how a wait for replication ended.
@@ -104,12 +104,12 @@ func (b *bench) waitReplicated(ctx context.Context, c *cluster, want map[string]
 	t0, shown := time.Now(), time.Now()
 	d, capped, err := b.waitFor(ctx, limit, func(ctx context.Context) (bool, error) {
 		t := time.Now()
-		k, err := b.pinnedCount(ctx, c, n, want)
+		k, items, err := b.pinnedCount(ctx, c, n, want)
 		if err != nil {
 			return false, nil // a listing cut by the deadline: poll again
 		}
 		w.done, w.doneAt = k, time.Since(t0)
-		b.noteStatusListing(c.side, time.Since(t))
+		c.noteStatusListing(time.Since(t), items)
 		if time.Since(shown) > 10*time.Second {
 			b.progress("  %s: %s of %s pinned ×3 after %s", c, thousands(k), thousands(total), time.Since(t0).Round(time.Second))
 			shown = time.Now()
@@ -121,23 +121,22 @@ func (b *bench) waitReplicated(ctx context.Context, c *cluster, want map[string]
 }
 
 // noteStatusListing remembers how long the last full status listing of
-// a side took: the shortest useful wait for that side's pinset.
-func (b *bench) noteStatusListing(side string, d time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.statusListing == nil {
-		b.statusListing = map[string]time.Duration{}
-	}
-	b.statusListing[side] = d
+// c took, of how many pins: it sizes the shortest useful wait.
+func (c *cluster) noteStatusListing(d time.Duration, pins int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.statusTook, c.statusPins = d, pins
 }
 
-// minWait is the shortest wait for replication after an ingest on
-// side: long enough for two status listings of its pinset (the last one
-// seen, at least 10 s), so that a capped wait still says how far it got.
-func (b *bench) minWait(side string) time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return max(10*time.Second, 2*b.statusListing[side])
+// minWait is the shortest wait for replication after an ingest on c:
+// long enough for a status listing of its pinset, estimated as twice
+// the last one scaled to the pins c holds now (a listing is slower
+// while the nodes pin), and at least 10 s, so that a capped wait still
+// says how far it got.
+func (c *cluster) minWait() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(10*time.Second, 2*scaled(c.statusTook, c.pins, c.statusPins))
 }
 
 // known says how many pins each live node of c lists, when a wait stops
@@ -173,141 +172,188 @@ func shortErr(err error) string {
 	return s
 }
 
-// pinWorkloads runs the ingest of each batch size on both sides, then
-// the listings of the pinset it leaves. The first size runs -runs times
-// (the pinset grows by a batch each run), each side's run capped at
-// -cap from its first request; the others run once, each the whole
-// batch (a fixed count), the two sides with the same cap: what is left
-// of the phase, less the time the listings will take, split evenly.
-// A run of the first size is left out when the larger batches would
-// otherwise not have the time to submit every pin (estimated from the
-// rates of the first runs).
+// incumbentShare is the part of the pin workloads' time the incumbent,
+// measured first, may take: it is the slower side (a longer start, a
+// slower ingest). Flotilla gets the rest, with what the incumbent left.
+const incumbentShare = 0.55
+
+// pinWorkloads runs the pin workloads on a fresh 3-node cluster of each
+// side, one side after the other, each alone on the machine (the main
+// clusters are stopped first): a side's work left in the background
+// (pins still being replicated after its wait stopped) must not slow
+// the other's measurement, and both start from the same empty state.
+// Each start adds a sample to the fresh-cluster figures. The incumbent
+// goes first and sets how many runs of the first batch both sides make;
+// each cluster is stopped once measured.
 func (b *bench) pinWorkloads(ctx context.Context) error {
-	seeds := map[string]int{}
-	for i := range b.o.runs {
-		seeds[fmt.Sprintf("pins-%d-run%d", b.o.pins[0], i)] = b.o.pins[0]
-	}
-	for _, n := range b.o.pins[1:] {
-		seeds[fmt.Sprintf("pins-%d", n)] = n
-	}
-	batches := map[string][]string{}
-	for seed, n := range seeds {
-		cids, err := b.importBlocks(ctx, seed, n, b.flo, b.inc)
+	b.flo.stop()
+	b.inc.stop()
+	start, span := time.Now(), time.Until(b.phaseEnd)
+	runs := 0
+	for k, c := range []*cluster{b.pinInc, b.pinFlo} {
+		end := b.phaseEnd
+		if k == 0 {
+			end = start.Add(time.Duration(float64(span) * incumbentShare))
+		}
+		if err := b.startCluster(ctx, c, true); err != nil {
+			return err
+		}
+		n, err := b.pinSide(ctx, c, end, runs)
+		c.stop()
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", c.side, err)
 		}
-		batches[seed] = cids
-	}
-
-	first := b.o.pins[0]
-	slowest := map[string]float64{} // each side's lowest acknowledged pins/s so far
-	var runTook time.Duration       // the longest run of the first batch, both sides
-	for i := range b.o.runs {
-		if i > 0 {
-			need := b.laterNeed(slowest)
-			if left := time.Until(b.phaseEnd); left-runTook < need {
-				b.note(fmt.Sprintf("pin ingest %s CIDs: %d of %d runs, to leave the larger batch the %s it needs (%s were left)",
-					thousands(first), i, b.o.runs, need.Round(time.Second), left.Round(time.Second)))
-				break
-			}
-		}
-		t0 := time.Now()
-		for _, c := range b.order(i) {
-			limit := max(10*time.Second, min(b.o.cap, time.Until(b.phaseEnd)/2))
-			r, err := b.pinBatch(ctx, c, i, first, batches[fmt.Sprintf("pins-%d-run%d", first, i)], limit)
-			if err != nil {
-				return err
-			}
-			if r.acked > 0 {
-				rate := float64(r.acked) / r.took.Seconds()
-				if s, ok := slowest[c.side]; !ok || rate < s {
-					slowest[c.side] = rate
-				}
-			}
-		}
-		runTook = max(runTook, time.Since(t0))
-		b.nominal += first
-		if i == 0 {
-			if err := b.listings(ctx); err != nil {
-				return err
-			}
-		}
-	}
-
-	for k, size := range b.o.pins[1:] {
-		left := time.Until(b.phaseEnd)
-		// The listings of the grown pinset: one run of those of the
-		// first batch, scaled by the growth, from a tenth to a third of
-		// what is left.
-		reserve := min(left/3, max(left/10, b.listingEstimate(b.nominal+size)))
-		limit := max(0, (left-reserve)/2)
-		if k+1 < len(b.o.pins[1:]) {
-			limit /= 2 // leave the next batches about as much
-		}
-		b.progress("pin ingest %s CIDs: each side has %s from its first request; %s kept for the listings",
-			thousands(size), limit.Round(time.Second), reserve.Round(time.Second))
-		for _, c := range b.order(0) {
-			if _, err := b.pinBatch(ctx, c, 0, size, batches[fmt.Sprintf("pins-%d", size)], limit); err != nil {
-				return err
-			}
-		}
-		b.nominal += size
-		if err := b.listings(ctx); err != nil {
-			return err
+		if k == 0 {
+			runs = n
 		}
 	}
 	return nil
 }
 
-// laterNeed is the time the batches after the first need, estimated
-// from the slowest acknowledged rate of each side so far.
-func (b *bench) laterNeed(slowest map[string]float64) time.Duration {
-	var need time.Duration
-	pins := b.nominal + b.o.pins[0] // the pinset after the next run of the first batch
-	for _, size := range b.o.pins[1:] {
-		pins += size
-		rates := []float64{}
-		for _, r := range slowest {
-			rates = append(rates, r)
+// pinSide runs the pin workloads on c until end: it imports every
+// batch's blocks on node 0, then pins the first batch -runs times (want, if not
+// 0; fewer if the later batches would otherwise not have the time to
+// submit every pin, estimated from this side's rates), each run capped
+// at -pin-cap from its first request, then each later batch once, the
+// whole batch (a fixed count) in what is left less the time its
+// listings will take, without a wait: the first status listing of the
+// grown pinset counts what is on three nodes (no side gets 100,000 pins
+// on three nodes in this budget). The listings follow the first run and
+// each later batch. It returns the
+// runs of the first batch made, and records the RSS and CPU of the
+// side's processes.
+func (b *bench) pinSide(ctx context.Context, c *cluster, end time.Time, want int) (int, error) {
+	b.progress("%s: pin workloads until %s from now", c, time.Until(end).Round(time.Second))
+	base := c.pins // the probes
+	before := cpuSnapshot(c)
+	defer b.usage("pin ingest and listing", before, c)
+
+	first, later := b.o.pins[0], b.o.pins[1:]
+	// The same seeds on both sides: the same blocks, the same CIDs.
+	type batch struct {
+		seed string
+		n    int
+	}
+	var all []batch
+	for i := range b.o.runs {
+		all = append(all, batch{fmt.Sprintf("pins-%d-run%d", first, i), first})
+	}
+	for _, n := range later {
+		all = append(all, batch{fmt.Sprintf("pins-%d", n), n})
+	}
+	batches := map[string][]string{}
+	for _, bt := range all {
+		cids, err := b.importBlocks(ctx, bt.seed, bt.n, c)
+		if err != nil {
+			return 0, err
 		}
-		need += batchNeed(size, rates, b.minWait(sideFlotilla)+b.minWait(sideIncumbent), b.listingEstimate(pins))
+		batches[bt.seed] = cids
+	}
+
+	nominal := 0              // pins of the batches so far, by design: names the listings
+	var listing time.Duration // one run of the listings after the first run, of first pins
+	var slowest float64       // the lowest acknowledged pins/s of the first batch
+	var runTook time.Duration
+	runs := 0
+	for i := range b.o.runs {
+		if want > 0 && i >= want {
+			break
+		}
+		if i > 0 {
+			need := laterNeed(later, nominal+first, slowest, listing, first)
+			if left := time.Until(end); left-runTook < need {
+				b.note(fmt.Sprintf("pin ingest %s CIDs, %s: %d of %d runs, to leave the larger batch the %s it needs (%s were left)",
+					thousands(first), c.side, i, b.o.runs, need.Round(time.Second), left.Round(time.Second)))
+				break
+			}
+		}
+		t0 := time.Now()
+		limit := max(10*time.Second, min(b.o.pinCap, time.Until(end)/2))
+		r, err := b.pinBatch(ctx, c, i, first, batches[fmt.Sprintf("pins-%d-run%d", first, i)], limit, nil)
+		if err != nil {
+			return runs, err
+		}
+		if rate := float64(r.acked) / r.took.Seconds(); r.acked > 0 && (slowest == 0 || rate < slowest) {
+			slowest = rate
+		}
+		runTook = max(runTook, time.Since(t0))
+		runs++
+		nominal += first
+		if i == 0 {
+			l, err := b.listings(ctx, c, base, nominal, end, false)
+			if err != nil {
+				return runs, err
+			}
+			listing = l
+		}
+	}
+	if want > 0 && runs < want {
+		b.note(fmt.Sprintf("pin ingest %s CIDs, %s: %d runs, the incumbent made %d", thousands(first), c.side, runs, want))
+	}
+
+	for k, size := range later {
+		// The listings of the grown pinset: one run of those after the
+		// first batch, scaled by the growth, from a tenth to a third of
+		// what is left.
+		left := time.Until(end)
+		reserve := min(left/3, max(left/10, scaled(listing, nominal+size, first)))
+		limit := time.Duration(float64(left-reserve) / float64(len(later)-k))
+		b.progress("%s: pin ingest %s CIDs: up to %s; %s kept for the listings", c, thousands(size), limit.Round(time.Second), reserve.Round(time.Second))
+		once := &listed{base: base, nominal: nominal + size}
+		if _, err := b.pinBatch(ctx, c, 0, size, batches[fmt.Sprintf("pins-%d", size)], max(10*time.Second, limit), once); err != nil {
+			return runs, err
+		}
+		nominal += size
+		if _, err := b.listings(ctx, c, base, nominal, end, true); err != nil {
+			return runs, err
+		}
+	}
+	return runs, nil
+}
+
+// laterNeed is the time the later batches need on one side after the
+// next run of the first batch (the pinset then holds pins), estimated
+// from its slowest acknowledged rate (pins/s) and one run of its
+// listings of listedPins pins.
+func laterNeed(later []int, pins int, slowest float64, listing time.Duration, listedPins int) time.Duration {
+	var need time.Duration
+	for _, size := range later {
+		pins += size
+		// No wait after it: its listings count what is on three nodes.
+		need += sideNeed(size, slowest, 0, scaled(listing, pins, listedPins))
 	}
 	return need
 }
 
-// batchNeed estimates the time a batch of size pins takes on both
-// sides: each side submits it at the slowest rate seen (rates, pins/s),
-// slowed by a quarter for the larger pinset, then waits; waits is the
-// sum of both sides' shortest waits; listings the time of one run of
-// the listings after it. Without a rate it is 0: nothing is known.
-func batchNeed(size int, rates []float64, waits, listings time.Duration) time.Duration {
-	slowest := 0.0
-	for _, r := range rates {
-		if r > 0 && (slowest == 0 || r < slowest) {
-			slowest = r
-		}
-	}
-	if slowest == 0 {
+// sideNeed estimates the time a batch of size pins takes on one side:
+// submitting it at rate pins/s, slowed by a fifth for the larger pinset,
+// then the wait, then the listings. Without a rate it is 0: nothing is
+// known.
+func sideNeed(size int, rate float64, wait, listings time.Duration) time.Duration {
+	if rate <= 0 {
 		return 0
 	}
-	ingest := time.Duration(float64(size) / slowest * 1.25 * float64(time.Second))
-	return 2*ingest + waits + listings
+	return time.Duration(float64(size)/rate*1.2*float64(time.Second)) + wait + listings
 }
 
-// listingEstimate is how long one run of the listings of pins pins takes
-// on both sides, from the first run of the first listings (scaled
-// linearly); 0 before those.
-func (b *bench) listingEstimate(pins int) time.Duration {
-	if b.listingPins == 0 {
+// scaled is d, measured on a pinset of from pins, scaled linearly to one
+// of to pins; 0 when nothing was measured.
+func scaled(d time.Duration, to, from int) time.Duration {
+	if from <= 0 {
 		return 0
 	}
-	return time.Duration(float64(b.listingRun) * float64(pins) / float64(b.listingPins))
+	return time.Duration(float64(d) * float64(to) / float64(from))
 }
+
+// listed names the pinset pinBatch lists once instead of waiting.
+type listed struct{ base, nominal int }
 
 // pinBatch pins cids on c (see ingest) and waits until they are pinned
 // on three live nodes. The ingest stops at limit from its first
-// request; so does the wait, which lasts at least minWait.
-func (b *bench) pinBatch(ctx context.Context, c *cluster, run, size int, cids []string, limit time.Duration) (ingestResult, error) {
+// request; so does the wait, which lasts at least minWait. With once,
+// there is no wait: the first status listing of the grown pinset
+// (listOnce; a figure of its own) counts the pins on three nodes.
+func (b *bench) pinBatch(ctx context.Context, c *cluster, run, size int, cids []string, limit time.Duration, once *listed) (ingestResult, error) {
 	label := fmt.Sprintf("pin ingest %s CIDs", thousands(size))
 	end := time.Now().Add(limit)
 	r := b.ingest(ctx, c, cids, b.o.clients, end)
@@ -335,9 +381,18 @@ func (b *bench) pinBatch(ctx context.Context, c *cluster, run, size int, cids []
 	for _, s := range cids {
 		want[s] = true
 	}
-	w, err := b.waitReplicated(ctx, c, want, r.acked, max(b.minWait(c.side), time.Until(end)))
-	if err != nil {
-		return r, err
+	var w waited
+	if once != nil {
+		k, took, err := b.listOnce(ctx, c, 0, statusListing, once.base, once.nominal, want)
+		if err != nil {
+			return r, err
+		}
+		w = waited{d: took, capped: k < r.acked, done: k, doneAt: took}
+	} else {
+		var err error
+		if w, err = b.waitReplicated(ctx, c, want, r.acked, max(c.minWait(), time.Until(end))); err != nil {
+			return r, err
+		}
 	}
 	full := r.took + w.d
 	b.figs.add(c.side, label+": until all pinned ×3", "s", kindLatency, full.Seconds(), w.capped)
@@ -374,76 +429,89 @@ func pinnedRate(acked int, took time.Duration, w waited) float64 {
 	return -1
 }
 
-// listings times the two listings of the whole pinset from node 0 on
-// each side: status (GET /pins, every peer's view) and pin ls (GET
-// /allocations), the first item and the whole stream; -runs times when
-// the phase has the time (each run after the first only if the time
-// left holds the previous one twice). The figures are named by the pins
-// acknowledged so far on both sides.
-func (b *bench) listings(ctx context.Context) error {
-	t0 := time.Now()
-	defer func() {
-		if b.listingPins == 0 {
-			b.listingRun, b.listingPins = time.Since(t0)/time.Duration(max(1, b.listingRuns)), b.nominal
-		}
-	}()
-	b.listingRuns = 0
-	label := thousands(b.nominal) + " pins"
-	if b.flo.pins != b.inc.pins || b.flo.pins < b.nominal {
-		// Not every pin was acknowledged (time cap, failures): name
-		// what each side holds.
-		label = fmt.Sprintf("%s/%s pins", thousands(b.flo.pins), thousands(b.inc.pins))
-	}
-	var last time.Duration
+// The two listings of a whole pinset.
+const (
+	statusListing = "status (GET /pins)"
+	pinLsListing  = "pin ls (GET /allocations)"
+)
+
+// listings times the two listings of c's whole pinset from node 0
+// (listOnce): status and pin ls; -runs times while there is the time
+// before end (each run after the first only if the time left holds the
+// previous one twice). With statusDone, the first run's status listing
+// was made already (pinBatch's check). It returns how long the first
+// run took.
+func (b *bench) listings(ctx context.Context, c *cluster, base, nominal int, end time.Time, statusDone bool) (time.Duration, error) {
+	var first time.Duration
 	for i := range b.o.runs {
-		if left := time.Until(b.phaseEnd); i > 0 && left < 2*last {
-			b.note(fmt.Sprintf("listings of %s: %d of %d runs, the time budget was spent", label, i, b.o.runs))
+		if left := time.Until(end); i > 0 && left < 2*first {
+			b.note(fmt.Sprintf("listings of %s pins, %s: %d of %d runs, the time budget was spent", thousands(nominal), c.side, i, b.o.runs))
 			break
 		}
 		t1 := time.Now()
-		for _, c := range b.order(i) {
-			n := c.live()[0]
-			for _, l := range []struct {
-				name   string
-				status bool
-				list   func(context.Context, string) (time.Duration, int, error)
-			}{
-				{"status (GET /pins)", true, func(ctx context.Context, api string) (time.Duration, int, error) {
-					return b.rest.statusAll(ctx, api, nil)
-				}},
-				{"pin ls (GET /allocations)", false, b.rest.allocations},
-			} {
-				name := l.name + " of " + label
-				// A listing may take the time left, at least 15 s and at
-				// most -cap.
-				limit := max(15*time.Second, min(b.o.cap, time.Until(b.phaseEnd)))
-				t0 := time.Now()
-				lctx, cancel := context.WithTimeout(ctx, limit)
-				first, items, err := l.list(lctx, n.api)
-				cancel()
-				total := time.Since(t0)
-				if err != nil {
-					if errors.Is(err, context.DeadlineExceeded) {
-						b.figs.add(c.side, name+": total", "s", kindLatency, total.Seconds(), true)
-						b.figs.note(c.side, name+": total", "s", kindLatency, fmt.Sprintf("cut at %s after %d items", total.Round(time.Second), items))
-						continue
-					}
-					return fmt.Errorf("%s: %s: %w", c.side, l.name, err)
-				}
-				b.figs.add(c.side, name+": first item", "ms", kindLatency, first.Seconds()*1000, false)
-				b.figs.add(c.side, name+": total", "s", kindLatency, total.Seconds(), false)
-				if l.status {
-					b.noteStatusListing(c.side, total)
-				}
-				if i == 0 && items != c.pins {
-					b.figs.note(c.side, name+": total", "s", kindLatency, fmt.Sprintf("%s items listed of %s pins acknowledged", thousands(items), thousands(c.pins)))
-				}
-				b.progress("run %d %-9s %s: %d items, first %s, total %s", i+1, c.side, l.name, items,
-					first.Round(time.Microsecond), total.Round(time.Millisecond))
+		for _, what := range []string{statusListing, pinLsListing} {
+			if i == 0 && statusDone && what == statusListing {
+				continue
+			}
+			if _, _, err := b.listOnce(ctx, c, i, what, base, nominal, nil); err != nil {
+				return first, err
 			}
 		}
-		last = time.Since(t1)
-		b.listingRuns++
+		if i == 0 {
+			first = time.Since(t1)
+		}
 	}
-	return nil
+	return first, nil
+}
+
+// listOnce times one listing of c's whole pinset from node 0 (what:
+// statusListing, every peer's view of every pin, or pinLsListing), for
+// at most -cap (the next phase gives up what it overruns), and records
+// the first item and the total under the name of the listing of
+// nominal pins, the pins of the batches so far (a note says when c
+// lists another count; it held base pins before them). A status
+// listing with want also counts the pins of want pinned on three live
+// nodes: -1 when the listing was cut.
+func (b *bench) listOnce(ctx context.Context, c *cluster, run int, what string, base, nominal int, want map[string]bool) (pinned int, took time.Duration, err error) {
+	name := what + " of " + thousands(nominal) + " pins"
+	live := c.liveIDs()
+	t0 := time.Now()
+	lctx, cancel := context.WithTimeout(ctx, b.o.cap)
+	defer cancel()
+	var firstItem time.Duration
+	var items int
+	if what == statusListing {
+		var each func(pinStatus)
+		if want != nil {
+			each = func(ps pinStatus) {
+				if want[ps.Cid] && ps.pinnedOn(live) >= replicas {
+					pinned++
+				}
+			}
+		}
+		firstItem, items, err = b.rest.statusAll(lctx, c.live()[0].api, each)
+	} else {
+		firstItem, items, err = b.rest.allocations(lctx, c.live()[0].api)
+	}
+	took = time.Since(t0)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			b.figs.add(c.side, name+": total", "s", kindLatency, took.Seconds(), true)
+			b.figs.note(c.side, name+": total", "s", kindLatency, fmt.Sprintf("cut at %s after %d items", took.Round(time.Second), items))
+			return -1, took, nil
+		}
+		return -1, took, fmt.Errorf("%s: %w", what, err)
+	}
+	b.figs.add(c.side, name+": first item", "ms", kindLatency, firstItem.Seconds()*1000, false)
+	b.figs.add(c.side, name+": total", "s", kindLatency, took.Seconds(), false)
+	if what == statusListing {
+		c.noteStatusListing(took, items)
+	}
+	if run == 0 && (items != c.pins || c.pins != base+nominal) {
+		b.figs.note(c.side, name+": total", "s", kindLatency,
+			fmt.Sprintf("%s items listed; %s pins acknowledged, %d of them before the batches", thousands(items), thousands(c.pins), base))
+	}
+	b.progress("run %d %-9s %s: %d items, first %s, total %s", run+1, c.side, what, items,
+		firstItem.Round(time.Microsecond), took.Round(time.Millisecond))
+	return pinned, took, nil
 }

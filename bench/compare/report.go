@@ -137,7 +137,7 @@ func (s *series) cell() string {
 	}
 	out := s.bound(sum.Median) + number(sum.Median)
 	if sum.N > 1 {
-		out += fmt.Sprintf(" (%s–%s%s)", number(sum.Min), s.bound(sum.Max), number(sum.Max))
+		out += fmt.Sprintf(" (%s%s–%s%s)", s.bound(sum.Min), number(sum.Min), s.bound(sum.Max), number(sum.Max))
 	}
 	return out
 }

@@ -109,6 +109,15 @@ func splitColumns(s string) []string {
 	return out
 }
 
+func TestCellMarksCappedExtremes(t *testing.T) {
+	var fs figures
+	fs.add(sideIncumbent, "repair", "s", kindLatency, 101, true)
+	fs.add(sideIncumbent, "repair", "s", kindLatency, 103, true)
+	if got := fs.finish()[0].Incumbent.cell(); got != "≥102 (≥101–≥103)" {
+		t.Errorf("cell = %q, want every capped figure marked", got)
+	}
+}
+
 func TestRatioCellBounds(t *testing.T) {
 	f := &figure{Kind: kindLatency, Ratio: 0.5,
 		Flotilla:  series{Samples: []float64{30}, Capped: []bool{true}},

@@ -54,6 +54,10 @@ type cluster struct {
 
 	mu    sync.Mutex
 	nodes []*node // guarded by mu
+	// The last full status listing: how long it took, of how many pins;
+	// guarded by mu.
+	statusTook time.Duration
+	statusPins int
 }
 
 const (
@@ -122,19 +126,6 @@ func (c *cluster) addNode(ctx context.Context) (*node, error) {
 		return nil, fmt.Errorf("%s: %w", n.name, err)
 	}
 	return n, nil
-}
-
-// restart starts a killed node again, with its data.
-func (c *cluster) restart(ctx context.Context, n *node) error {
-	boot := c.live()[0]
-	n.procs = nil
-	if err := c.impl.launch(ctx, c, n, boot); err != nil {
-		return fmt.Errorf("restart %s: %w", n.name, err)
-	}
-	c.mu.Lock()
-	n.dead = false
-	c.mu.Unlock()
-	return nil
 }
 
 // kill sends SIGKILL to every process of n, as a crash would.
