@@ -1,18 +1,11 @@
 package main_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -262,35 +255,6 @@ func TestClusterCLIErrors(t *testing.T) {
 	}
 }
 
-// testCert writes a certificate for 127.0.0.1 and its key, and returns
-// their paths: the certificate is its own CA.
-func testCert(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "flotilla test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	return certFile, keyFile
-}
-
 // The cluster commands against a daemon whose API wants credentials and
 // serves HTTPS with a private CA: --api-auth (Basic, Bearer),
 // --api-credentials, --api-ca and their FLOTILLA_* variables; clear
@@ -310,7 +274,7 @@ func TestClusterCLIAuthAndTLS(t *testing.T) {
 	}
 	raw, _ := json.Marshal(f)
 	os.WriteFile(users, raw, 0o600)
-	cert, key := testCert(t)
+	cert, key := selfSigned(t, t.TempDir())
 	d := ft.StartDaemon(t, t.TempDir(), "--offline", "--api-auth-file", users, "--tls-cert", cert, "--tls-key", key)
 	f1 := writeFile(t, "secure.txt", "behind credentials\n")
 
