@@ -2,23 +2,24 @@
 // IPFS Cluster 1.1.6 in front of kubo 0.43 on every node, in one run on
 // one machine: the same workloads through the same public interfaces
 // (the IPFS Cluster REST API, which both serve; the Kubo RPC API and the
-// gateway), one side at a time, the order alternating between runs.
+// gateway), one side at a time.
 //
 //	go run ./bench/compare -flotilla bin/flotilla -kubo .tools/bin/ipfs \
 //	    -cluster-service .tools/bin/ipfs-cluster-service [-quick] [-report docs]
 //
 // Workloads, in this order: a 1 GiB add on one node (flotilla add, ipfs
-// add); then on a 3-node cluster of each side: gateway requests/s and
-// latency; a 256 MiB cluster add through REST /add with replication 3,
-// until it returns and until all three replicas are pinned; then, one
-// side after the other with the other's cluster stopped, pin ingest of
-// 10,000 (3 runs) and 100,000 CIDs (the whole batch, once) of content
-// held by one node from 64 REST clients: pins/s acknowledged, each
-// request's latency (p50, p99), time until all are pinned on three
-// nodes, and the status and pin listings of the grown pinsets (first
-// item, total); then on fresh 3-node clusters, three of each side at
-// once: a new node joining, and a node killed (until it is reported
-// down, until its pins are back at three replicas). After each
+// add; the order alternating between runs); then on a fresh 3-node
+// cluster of each side, the incumbent's first, each alone on the
+// machine: gateway requests/s and latency; a 256 MiB cluster add
+// through REST /add with replication 3, until it returns and until all
+// three replicas are pinned; pin ingest of 10,000 (3 runs) and 100,000
+// CIDs (the whole batch, once) of content held by one node from 64
+// REST clients: pins/s acknowledged, each request's latency (p50, p99),
+// time until all are pinned on three nodes, and the status and pin
+// listings of the grown pinsets (first item, total); then on fresh
+// 3-node clusters, three of each side at once: a new node joining, and
+// a node killed (until it is reported down, until its pins are back at
+// three replicas). After each
 // workload, the RSS and CPU seconds of every process, from /proc. Each
 // figure is printed as flotilla, incumbent and their ratio, the median
 // over runs with the spread, and written to -json; -report DIR draws the
@@ -267,7 +268,7 @@ type bench struct {
 	scratch  string
 	start    time.Time
 	deadline time.Time // stop measuring after this
-	phaseEnd time.Time // the current phase should be over by then (phaseShare)
+	phaseEnd time.Time // the current phase should be over by then (shareEnd)
 
 	figs        figures
 	procSamples []procSample
@@ -275,9 +276,10 @@ type bench struct {
 	mu    sync.Mutex
 	notes []string // about the run as a whole, printed after the table; guarded by mu
 
-	flo, inc           *cluster   // the main clusters: gateway, cluster add
-	pinFlo, pinInc     *cluster   // the clusters of the pin workloads
-	churnFlo, churnInc []*cluster // the clusters of the join-and-kill workload
+	flo, inc           *cluster          // the clusters of the gateway, cluster add and pin workloads
+	sideEnd            time.Time         // the end of the current side's cluster workloads
+	gatewayPaths       map[string]string // the /ipfs/ paths of the gateway files on the side measured first
+	churnFlo, churnInc []*cluster        // the clusters of the join-and-kill workload
 }
 
 // note records something about the run as a whole.
@@ -291,32 +293,26 @@ func (b *bench) progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "[%5.1fs] %s\n", time.Since(b.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
-// phaseShare is the part of the budget by which each phase should be
-// over, cumulative: the waits of a phase are capped so that it ends by
-// then (a phase that ends early leaves its time to the next). The pin
-// workloads end churnReserve before the end of the budget.
-var phaseShare = map[string]float64{
-	"add": 0.05, "start": 0.10, "gateway": 0.17, "clusteradd": 0.22, "churn": 1,
-}
+// The budget is spent in three parts: the single-node add (its waits
+// capped at addShare of the budget), the cluster workloads (gateway,
+// cluster add, pins; until churnReserve before the end, or until
+// quickClusterShare of the budget with -quick), and the join-and-kill
+// workload. A part that ends early leaves its time to the next.
+const (
+	addShare          = 0.05
+	quickClusterShare = 0.7
+)
 
 // churnReserve is the time the join-and-kill workload keeps at the end
 // of a default run: starting its clusters (the incumbent needs about 20
 // s), then timers of up to a minute each on the incumbent (its join,
-// its down detection, its repair). The pin workloads end before.
-const churnReserve = 175 * time.Second
-
-// quickShare is phaseShare for -quick, where starting the incumbent
-// takes an eighth of the budget, three times: for the main clusters,
-// for those of the pin workloads and for those of the join-and-kill
-// workload.
-var quickShare = map[string]float64{
-	"add": 0.04, "start": 0.17, "gateway": 0.26, "clusteradd": 0.29, "pins": 0.7, "churn": 1,
-}
+// its down detection, its repair).
+const churnReserve = 165 * time.Second
 
 // all runs every workload in order. The single-node add runs first,
-// alone on the machine; then the two main clusters start for the
-// gateway, the cluster add and the pin workloads, and stop; the join and
-// kill workload starts clusters of its own.
+// alone on the machine; then the cluster workloads of each side on a
+// cluster of its own, one side after the other; then the join and kill
+// workload on clusters of its own, both sides at once.
 func (b *bench) all(ctx context.Context) error {
 	b.phaseEnd = b.shareEnd("add")
 	if b.o.wants("add") {
@@ -329,12 +325,6 @@ func (b *bench) all(ctx context.Context) error {
 		return err
 	}
 	if b.inc, err = newCluster(b.o, b.g, sideIncumbent, "", filepath.Join(b.scratch, "run", "incumbent")); err != nil {
-		return err
-	}
-	if b.pinFlo, err = newCluster(b.o, b.g, sideFlotilla, "pins", filepath.Join(b.scratch, "run", "pins-flotilla")); err != nil {
-		return err
-	}
-	if b.pinInc, err = newCluster(b.o, b.g, sideIncumbent, "pins", filepath.Join(b.scratch, "run", "pins-incumbent")); err != nil {
 		return err
 	}
 	for i := range b.o.churnRuns {
@@ -352,67 +342,111 @@ func (b *bench) all(ctx context.Context) error {
 		}
 	}
 	churnClusters := append(append([]*cluster(nil), b.churnFlo...), b.churnInc...)
-	steps := []struct {
-		workload, phase string
-		sides           []*cluster
-		fn              func(context.Context) error
-	}{
-		{"gateway", "gateway", []*cluster{b.flo, b.inc}, b.gateway},
-		{"clusteradd", "cluster add", []*cluster{b.flo, b.inc}, b.clusterAdd},
-		{"pins", "pin ingest and listing", nil, b.pinWorkloads}, // stops the main clusters, samples its own
-		{"churn", "join and kill", churnClusters, b.churn},
-	}
-	started := false
-	for _, s := range steps {
-		if !b.o.wants(s.workload) {
-			continue
+	defer func() {
+		for _, c := range append([]*cluster{b.flo, b.inc}, churnClusters...) {
+			c.stop()
 		}
+	}()
+
+	// The cluster workloads, one side after the other, each alone on
+	// the machine: the incumbent first (it is the slower side, and sets
+	// how many runs of the first pin batch both sides make), until
+	// incumbentShare of their time; then flotilla until the end of
+	// theirs. Each side's cluster is stopped once measured: work it
+	// leaves in the background (pins still being replicated) must not
+	// slow the other side.
+	if b.o.wants("gateway") || b.o.wants("clusteradd") || b.o.wants("pins") {
+		start, end := time.Now(), b.shareEnd("pins")
+		runs := 0
+		for k, c := range []*cluster{b.inc, b.flo} {
+			b.sideEnd = end
+			if k == 0 {
+				b.sideEnd = start.Add(time.Duration(float64(end.Sub(start)) * incumbentShare))
+			}
+			n, err := b.clusterWorkloads(ctx, c, runs)
+			c.stop()
+			if err != nil {
+				return err
+			}
+			if k == 0 {
+				runs = n
+			}
+		}
+	}
+	if b.o.wants("churn") {
 		if time.Now().After(b.deadline) {
-			b.progress("skipping %s: the time budget is spent", s.phase)
-			b.note(s.phase + ": skipped, the time budget was spent")
-			continue
+			b.progress("skipping join and kill: the time budget is spent")
+			b.note("join and kill: skipped, the time budget was spent")
+			return nil
 		}
-		if s.workload == "churn" {
-			b.flo.stop()
-			b.inc.stop()
-		} else if !started {
-			b.phaseEnd = b.shareEnd("start")
-			b.progress("== start the clusters")
-			for _, c := range []*cluster{b.flo, b.inc} {
-				if err := b.startCluster(ctx, c, true); err != nil {
-					return err
-				}
-			}
-			started = true
-		}
-		b.phaseEnd = b.shareEnd(s.workload)
-		if err := b.phase(ctx, s.phase, s.sides, s.fn); err != nil {
+		b.phaseEnd = b.shareEnd("churn")
+		if err := b.phase(ctx, "join and kill", churnClusters, b.churn); err != nil {
 			if ctx.Err() != nil {
-				return fmt.Errorf("%s: %w", s.phase, err)
+				return fmt.Errorf("join and kill: %w", err)
 			}
-			// One workload failing leaves the others worth measuring.
-			b.progress("%s failed: %v", s.phase, err)
-			b.note(fmt.Sprintf("%s: failed: %v", s.phase, err))
+			b.progress("join and kill failed: %v", err)
+			b.note(fmt.Sprintf("join and kill: failed: %v", err))
 		}
-	}
-	for _, c := range append([]*cluster{b.flo, b.inc, b.pinFlo, b.pinInc}, churnClusters...) {
-		c.stop()
 	}
 	return nil
 }
 
-// shareEnd is when the phase of workload should be over.
+// clusterWorkloads starts c (the fresh-cluster figures) and runs on it,
+// until b.sideEnd: the gateway, the cluster add and the pin workloads
+// (pinSide, with want runs of the first batch, if not 0), each a phase
+// of its own for the RSS and CPU figures. It returns the runs of the
+// first pin batch made.
+func (b *bench) clusterWorkloads(ctx context.Context, c *cluster, want int) (int, error) {
+	b.phaseEnd = b.sideEnd
+	b.progress("== %s: start the cluster (its workloads until %s from now)", c.side, time.Until(b.sideEnd).Round(time.Second))
+	if err := b.startCluster(ctx, c, true); err != nil {
+		return 0, fmt.Errorf("%s: %w", c.side, err)
+	}
+	runs := 0
+	for _, s := range []struct {
+		workload, phase string
+		fn              func(context.Context, *cluster) error
+	}{
+		{"gateway", "gateway", b.gateway},
+		{"clusteradd", "cluster add", b.clusterAdd},
+		{"pins", "pin ingest and listing", func(ctx context.Context, c *cluster) (err error) {
+			runs, err = b.pinSide(ctx, c, b.sideEnd, want)
+			return err
+		}},
+	} {
+		if !b.o.wants(s.workload) {
+			continue
+		}
+		if time.Now().After(b.sideEnd) {
+			b.progress("%s, %s: skipped, its time is spent", s.phase, c.side)
+			b.note(fmt.Sprintf("%s, %s: skipped, the time budget was spent", s.phase, c.side))
+			continue
+		}
+		err := b.phase(ctx, s.phase, []*cluster{c}, func(ctx context.Context) error { return s.fn(ctx, c) })
+		if err != nil {
+			if ctx.Err() != nil {
+				return runs, fmt.Errorf("%s, %s: %w", s.phase, c.side, err)
+			}
+			// One workload failing leaves the others worth measuring.
+			b.progress("%s, %s failed: %v", s.phase, c.side, err)
+			b.note(fmt.Sprintf("%s, %s: failed: %v", s.phase, c.side, err))
+		}
+	}
+	return runs, nil
+}
+
+// shareEnd is when the part of the budget of workload ("add", "pins"
+// for the cluster workloads, "churn") should be over.
 func (b *bench) shareEnd(workload string) time.Time {
-	if b.o.only != nil {
+	switch {
+	case b.o.only != nil || workload == "churn":
 		return b.deadline // developing one workload: all the budget
+	case workload == "add":
+		return b.start.Add(time.Duration(float64(b.o.budget) * addShare))
+	case b.o.quick:
+		return b.start.Add(time.Duration(float64(b.o.budget) * quickClusterShare))
 	}
-	if b.o.quick {
-		return b.start.Add(time.Duration(float64(b.o.budget) * quickShare[workload]))
-	}
-	if workload == "pins" {
-		return b.deadline.Add(-min(churnReserve, b.o.budget/4))
-	}
-	return b.start.Add(time.Duration(float64(b.o.budget) * phaseShare[workload]))
+	return b.deadline.Add(-min(churnReserve, b.o.budget/4))
 }
 
 // probes is the number of pins startCluster makes, one through each node.
@@ -527,20 +561,15 @@ func (b *bench) capFor(share float64) time.Duration {
 	return max(5*time.Second, min(b.o.cap, left))
 }
 
-// order returns the sides in the order of run i: flotilla first in even
-// runs, the incumbent first in odd ones.
-func (b *bench) order(i int) []*cluster {
-	if i%2 == 0 {
-		return []*cluster{b.flo, b.inc}
-	}
-	return []*cluster{b.inc, b.flo}
-}
-
 // phase runs one workload and then samples /proc for every process of
 // the given clusters: the sum of their RSS after it and their CPU
 // seconds during it, per side.
 func (b *bench) phase(ctx context.Context, name string, sides []*cluster, fn func(context.Context) error) (err error) {
-	b.progress("== %s", name)
+	if len(sides) == 1 {
+		b.progress("== %s, %s", name, sides[0])
+	} else {
+		b.progress("== %s", name)
+	}
 	before := cpuSnapshot(sides...)
 	err = fn(ctx)
 	b.usage(name, before, sides...)

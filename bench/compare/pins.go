@@ -172,43 +172,11 @@ func shortErr(err error) string {
 	return s
 }
 
-// incumbentShare is the part of the pin workloads' time the incumbent,
-// measured first, may take: it is the slower side (a longer start, a
-// slower ingest). Flotilla gets the rest, with what the incumbent left.
+// incumbentShare is the part of the cluster workloads' time the
+// incumbent, measured first, may take: it is the slower side (a longer
+// start, a slower ingest). Flotilla gets the rest, with what the
+// incumbent left.
 const incumbentShare = 0.55
-
-// pinWorkloads runs the pin workloads on a fresh 3-node cluster of each
-// side, one side after the other, each alone on the machine (the main
-// clusters are stopped first): a side's work left in the background
-// (pins still being replicated after its wait stopped) must not slow
-// the other's measurement, and both start from the same empty state.
-// Each start adds a sample to the fresh-cluster figures. The incumbent
-// goes first and sets how many runs of the first batch both sides make;
-// each cluster is stopped once measured.
-func (b *bench) pinWorkloads(ctx context.Context) error {
-	b.flo.stop()
-	b.inc.stop()
-	start, span := time.Now(), time.Until(b.phaseEnd)
-	runs := 0
-	for k, c := range []*cluster{b.pinInc, b.pinFlo} {
-		end := b.phaseEnd
-		if k == 0 {
-			end = start.Add(time.Duration(float64(span) * incumbentShare))
-		}
-		if err := b.startCluster(ctx, c, true); err != nil {
-			return err
-		}
-		n, err := b.pinSide(ctx, c, end, runs)
-		c.stop()
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.side, err)
-		}
-		if k == 0 {
-			runs = n
-		}
-	}
-	return nil
-}
 
 // pinSide runs the pin workloads on c until end: it imports every
 // batch's blocks on node 0, then pins the first batch -runs times (want, if not
@@ -223,10 +191,7 @@ func (b *bench) pinWorkloads(ctx context.Context) error {
 // runs of the first batch made, and records the RSS and CPU of the
 // side's processes.
 func (b *bench) pinSide(ctx context.Context, c *cluster, end time.Time, want int) (int, error) {
-	b.progress("%s: pin workloads until %s from now", c, time.Until(end).Round(time.Second))
-	base := c.pins // the probes
-	before := cpuSnapshot(c)
-	defer b.usage("pin ingest and listing", before, c)
+	base := c.pins // the probes, the cluster adds
 
 	first, later := b.o.pins[0], b.o.pins[1:]
 	// The same seeds on both sides: the same blocks, the same CIDs.
@@ -252,7 +217,7 @@ func (b *bench) pinSide(ctx context.Context, c *cluster, end time.Time, want int
 
 	nominal := 0              // pins of the batches so far, by design: names the listings
 	var listing time.Duration // one run of the listings after the first run, of first pins
-	var slowest float64       // the lowest acknowledged pins/s of the first batch
+	var fastest float64       // the highest acknowledged pins/s of the first batch
 	var runTook time.Duration
 	runs := 0
 	for i := range b.o.runs {
@@ -260,7 +225,7 @@ func (b *bench) pinSide(ctx context.Context, c *cluster, end time.Time, want int
 			break
 		}
 		if i > 0 {
-			need := laterNeed(later, nominal+first, slowest, listing, first)
+			need := laterNeed(later, nominal+first, fastest, listing, first)
 			if left := time.Until(end); left-runTook < need {
 				b.note(fmt.Sprintf("pin ingest %s CIDs, %s: %d of %d runs, to leave the larger batch the %s it needs (%s were left)",
 					thousands(first), c.side, i, b.o.runs, need.Round(time.Second), left.Round(time.Second)))
@@ -273,8 +238,8 @@ func (b *bench) pinSide(ctx context.Context, c *cluster, end time.Time, want int
 		if err != nil {
 			return runs, err
 		}
-		if rate := float64(r.acked) / r.took.Seconds(); r.acked > 0 && (slowest == 0 || rate < slowest) {
-			slowest = rate
+		if rate := float64(r.acked) / r.took.Seconds(); r.acked > 0 && rate > fastest {
+			fastest = rate
 		}
 		runTook = max(runTook, time.Since(t0))
 		runs++
@@ -298,6 +263,12 @@ func (b *bench) pinSide(ctx context.Context, c *cluster, end time.Time, want int
 		left := time.Until(end)
 		reserve := min(left/3, max(left/10, scaled(listing, nominal+size, first)))
 		limit := time.Duration(float64(left-reserve) / float64(len(later)-k))
+		// Every pin of the batch should be submitted: it may take up to
+		// a third longer than the fastest rate of the first batch says,
+		// overrunning this side's time by up to a minute.
+		if fastest > 0 {
+			limit = max(limit, min(time.Duration(float64(size)/fastest*1.3*float64(time.Second)), left+time.Minute))
+		}
 		b.progress("%s: pin ingest %s CIDs: up to %s; %s kept for the listings", c, thousands(size), limit.Round(time.Second), reserve.Round(time.Second))
 		once := &listed{base: base, nominal: nominal + size}
 		if _, err := b.pinBatch(ctx, c, 0, size, batches[fmt.Sprintf("pins-%d", size)], max(10*time.Second, limit), once); err != nil {
@@ -311,29 +282,30 @@ func (b *bench) pinSide(ctx context.Context, c *cluster, end time.Time, want int
 	return runs, nil
 }
 
-// laterNeed is the time the later batches need on one side after the
-// next run of the first batch (the pinset then holds pins), estimated
-// from its slowest acknowledged rate (pins/s) and one run of its
-// listings of listedPins pins.
-func laterNeed(later []int, pins int, slowest float64, listing time.Duration, listedPins int) time.Duration {
+// laterNeed is the least time the later batches need on one side after
+// the next run of the first batch (the pinset then holds pins),
+// estimated from its fastest acknowledged rate (pins/s) and one run of
+// its listings of listedPins pins: a run of the first batch is left
+// out only when the later batches could not be submitted whole
+// otherwise.
+func laterNeed(later []int, pins int, fastest float64, listing time.Duration, listedPins int) time.Duration {
 	var need time.Duration
 	for _, size := range later {
 		pins += size
 		// No wait after it: its listings count what is on three nodes.
-		need += sideNeed(size, slowest, 0, scaled(listing, pins, listedPins))
+		need += sideNeed(size, fastest, 0, scaled(listing, pins, listedPins))
 	}
 	return need
 }
 
 // sideNeed estimates the time a batch of size pins takes on one side:
-// submitting it at rate pins/s, slowed by a fifth for the larger pinset,
-// then the wait, then the listings. Without a rate it is 0: nothing is
-// known.
+// submitting it at rate pins/s, then the wait, then the listings.
+// Without a rate it is 0: nothing is known.
 func sideNeed(size int, rate float64, wait, listings time.Duration) time.Duration {
 	if rate <= 0 {
 		return 0
 	}
-	return time.Duration(float64(size)/rate*1.2*float64(time.Second)) + wait + listings
+	return time.Duration(float64(size)/rate*float64(time.Second)) + wait + listings
 }
 
 // scaled is d, measured on a pinset of from pins, scaled linearly to one
@@ -381,6 +353,9 @@ func (b *bench) pinBatch(ctx context.Context, c *cluster, run, size int, cids []
 	for _, s := range cids {
 		want[s] = true
 	}
+	fullName, rateName := label+": until all pinned ×3", label+": pinned ×3 per second, from the first request"
+	b.figs.declare(fullName, "s", kindLatency)
+	b.figs.declare(rateName, "pins/s", kindThroughput)
 	var w waited
 	if once != nil {
 		k, took, err := b.listOnce(ctx, c, 0, statusListing, once.base, once.nominal, want)
@@ -395,19 +370,19 @@ func (b *bench) pinBatch(ctx context.Context, c *cluster, run, size int, cids []
 		}
 	}
 	full := r.took + w.d
-	b.figs.add(c.side, label+": until all pinned ×3", "s", kindLatency, full.Seconds(), w.capped)
+	b.figs.add(c.side, fullName, "s", kindLatency, full.Seconds(), w.capped)
 	// Pins on three nodes per second over the same time: until all were,
 	// or until the last check of a capped wait.
 	perSecond := pinnedRate(r.acked, r.took, w)
 	if perSecond >= 0 {
-		b.figs.add(c.side, label+": pinned ×3 per second, from the first request", "pins/s", kindThroughput, perSecond, false)
+		b.figs.add(c.side, rateName, "pins/s", kindThroughput, perSecond, false)
 	}
 	if w.capped {
 		got := thousands(w.done) + " of " + thousands(r.acked) + " pinned ×3"
 		if w.done < 0 {
 			got = fmt.Sprintf("no status listing of %s pins completed", thousands(c.pins))
 		}
-		b.figs.note(c.side, label+": until all pinned ×3", "s", kindLatency,
+		b.figs.note(c.side, fullName, "s", kindLatency,
 			fmt.Sprintf("run %d: %s when the wait stopped at %s; %s", run+1, got, full.Round(time.Second), b.known(ctx, c)))
 	}
 	b.progress("run %d %-9s %s: %d acked in %s (%.0f/s, p50 %.1f ms, p99 %.1f ms, %d failed), %d pinned ×3 after %s%s", run+1, c.side, label,

@@ -70,6 +70,14 @@ func (fs *figures) get(name, unit, kind string) *figure {
 	return f
 }
 
+// declare puts a figure in the list without a sample: the table shows
+// it there even if its samples come after others'.
+func (fs *figures) declare(name, unit, kind string) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.get(name, unit, kind)
+}
+
 // add records one sample of a figure for a side.
 func (fs *figures) add(side, name, unit, kind string, v float64, capped bool) {
 	fs.mu.Lock()

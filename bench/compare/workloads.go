@@ -77,12 +77,13 @@ func (b *bench) singleAdd(ctx context.Context) error {
 	return nil
 }
 
-// gateway loads node 0's gateway of each side (flotilla's, and kubo's
-// for the incumbent, which has no gateway of its own) with the same
-// files, added unpinned through each node's Kubo RPC API with kubo's
-// CLI: requests/s and latency of a 1 KiB file, throughput of a 1 MiB
-// and a large file, with bench/gatewaybench's load generators.
-func (b *bench) gateway(ctx context.Context) error {
+// gateway loads node 0's gateway of c (flotilla's, and kubo's for the
+// incumbent, which has no gateway of its own) with the same files on
+// both sides, added unpinned through the node's Kubo RPC API with
+// kubo's CLI (the CIDs must agree with the other side's): requests/s
+// and latency of a 1 KiB file, throughput of a 1 MiB and a large file,
+// with bench/gatewaybench's load generators, -runs times each.
+func (b *bench) gateway(ctx context.Context, c *cluster) error {
 	gen, err := loadgen.Pick(b.o.loadgen)
 	if err != nil {
 		return err
@@ -93,99 +94,95 @@ func (b *bench) gateway(ctx context.Context) error {
 			return err
 		}
 	}
-	paths := map[*cluster]map[string]string{}
-	for _, c := range []*cluster{b.flo, b.inc} {
-		n := c.live()[0]
-		paths[c] = map[string]string{}
-		for name, f := range files {
-			out, err := procs.Output(ctx, os.Environ(), b.o.kubo, "--api", n.rpc, "add", "-Q", "--pin=false", "--cid-version=1", f)
-			if err != nil {
-				return fmt.Errorf("%s: add %s: %w", c.side, name, err)
-			}
-			paths[c][name] = "/ipfs/" + strings.TrimSpace(out)
+	n := c.live()[0]
+	paths := map[string]string{}
+	for name, f := range files {
+		out, err := procs.Output(ctx, os.Environ(), b.o.kubo, "--api", n.rpc, "add", "-Q", "--pin=false", "--cid-version=1", f)
+		if err != nil {
+			return fmt.Errorf("add %s: %w", name, err)
 		}
-	}
-	for name := range files {
-		if paths[b.flo][name] != paths[b.inc][name] {
-			return fmt.Errorf("gateway file %s: flotilla %s, kubo %s", name, paths[b.flo][name], paths[b.inc][name])
+		paths[name] = "/ipfs/" + strings.TrimSpace(out)
+		if b.gatewayPaths == nil {
+			b.gatewayPaths = map[string]string{}
 		}
+		if p, ok := b.gatewayPaths[name]; ok && p != paths[name] {
+			return fmt.Errorf("gateway file %s: %s on %s, %s on the other side", name, paths[name], c.side, p)
+		}
+		b.gatewayPaths[name] = paths[name]
 	}
 	large := payload.Size(b.o.gatewayLarge)
 	loads := []struct {
 		file  string
 		conns int
-		figs  func(side string, r loadgen.Result)
+		figs  func(r loadgen.Result)
 	}{
-		{"1KiB", 32, func(side string, r loadgen.Result) {
-			b.figs.add(side, "gateway 1KiB: requests", "req/s", kindThroughput, r.RPS, false)
-			b.figs.add(side, "gateway 1KiB: p50 latency", "ms", kindLatency, r.P50.Seconds()*1000, false)
-			b.figs.add(side, "gateway 1KiB: p99 latency", "ms", kindLatency, r.P99.Seconds()*1000, false)
+		{"1KiB", 32, func(r loadgen.Result) {
+			b.figs.add(c.side, "gateway 1KiB: requests", "req/s", kindThroughput, r.RPS, false)
+			b.figs.add(c.side, "gateway 1KiB: p50 latency", "ms", kindLatency, r.P50.Seconds()*1000, false)
+			b.figs.add(c.side, "gateway 1KiB: p99 latency", "ms", kindLatency, r.P99.Seconds()*1000, false)
 		}},
-		{"1MiB", 32, func(side string, r loadgen.Result) {
-			b.figs.add(side, "gateway 1MiB: throughput", "MB/s", kindThroughput, r.BPS/1e6, false)
+		{"1MiB", 32, func(r loadgen.Result) {
+			b.figs.add(c.side, "gateway 1MiB: throughput", "MB/s", kindThroughput, r.BPS/1e6, false)
 		}},
-		{"large", 4, func(side string, r loadgen.Result) {
-			b.figs.add(side, "gateway "+large+": throughput", "MB/s", kindThroughput, r.BPS/1e6, false)
+		{"large", 4, func(r loadgen.Result) {
+			b.figs.add(c.side, "gateway "+large+": throughput", "MB/s", kindThroughput, r.BPS/1e6, false)
 		}},
 	}
 	b.progress("gateway: %s, %d×%s per figure", gen.Name(), b.o.runs, b.o.gatewayDuration)
-	for _, l := range loads {
-		for i := range b.o.runs {
-			for _, c := range b.order(i) {
-				r, err := gen.Load(ctx, c.live()[0].gateway+paths[c][l.file], l.conns, 2, b.o.gatewayDuration)
-				if err != nil {
-					return fmt.Errorf("%s, %s: %w", c.side, l.file, err)
-				}
-				if r.Errors > 0 {
-					b.figs.note(c.side, "gateway "+l.file+": errors", "", "", fmt.Sprintf("%d failed requests", r.Errors))
-				}
-				l.figs(c.side, r)
+	for i := range b.o.runs {
+		for _, l := range loads {
+			r, err := gen.Load(ctx, n.gateway+paths[l.file], l.conns, 2, b.o.gatewayDuration)
+			if err != nil {
+				return fmt.Errorf("%s: %w", l.file, err)
 			}
+			if r.Errors > 0 {
+				b.figs.note(c.side, "gateway "+l.file+": errors", "", "", fmt.Sprintf("run %d: %d failed requests", i+1, r.Errors))
+			}
+			l.figs(r)
 		}
 	}
 	return nil
 }
 
-// clusterAdd posts the same new file to POST /add of node 0 of each
-// side, with replication 3, and times the request and the wait until
-// the three replicas report "pinned". Each run adds other bytes.
-func (b *bench) clusterAdd(ctx context.Context) error {
+// clusterAdd posts a new file to POST /add of node 0 of c, with
+// replication 3, and times the request and the wait until the three
+// replicas report "pinned", -runs times: each run adds other bytes, the
+// same on both sides.
+func (b *bench) clusterAdd(ctx context.Context, c *cluster) error {
 	name := "cluster add " + payload.Size(b.o.clusterAddSize) + " (REST /add, 3 replicas)"
 	for i := range b.o.runs {
 		file, err := payload.File(b.scratch, fmt.Sprintf("cluster-add-%d.bin", i), b.o.clusterAddSize, fmt.Sprintf("cluster add %d", i))
 		if err != nil {
 			return err
 		}
-		for _, c := range b.order(i) {
-			n := c.live()[0]
-			t0 := time.Now()
-			root, err := b.rest.add(ctx, n.api, file, replicas)
-			if notImplemented(err) {
-				b.figs.note(c.side, name+": until it returns", "s", kindLatency, "n/a: "+err.Error())
-				b.figs.note(c.side, name+": until 3 replicas pinned", "s", kindLatency, "n/a: "+err.Error())
-				b.progress("run %d %-9s cluster add: n/a (%v)", i+1, c.side, err)
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", c.side, err)
-			}
-			returned := time.Since(t0)
-			c.pins++
-			_, capped, err := b.waitFor(ctx, b.capFor(0.2), func(ctx context.Context) (bool, error) {
-				ps, err := b.rest.status(ctx, n.api, root)
-				return err == nil && ps.pinnedOn(c.liveIDs()) >= replicas, nil
-			})
-			if err != nil {
-				return err
-			}
-			full := time.Since(t0)
-			rate := float64(b.o.clusterAddSize) / (1 << 20) / returned.Seconds()
-			b.figs.add(c.side, name+": until it returns", "s", kindLatency, returned.Seconds(), false)
-			b.figs.add(c.side, name+": until 3 replicas pinned", "s", kindLatency, full.Seconds(), capped)
-			b.figs.add(c.side, name+": throughput until it returns", "MiB/s", kindThroughput, rate, false)
-			b.progress("run %d %-9s cluster add: returned %s, 3 pinned %s%s", i+1, c.side,
-				returned.Round(time.Millisecond), full.Round(time.Millisecond), cappedMark(capped))
+		n := c.live()[0]
+		t0 := time.Now()
+		root, err := b.rest.add(ctx, n.api, file, replicas)
+		if notImplemented(err) {
+			b.figs.note(c.side, name+": until it returns", "s", kindLatency, "n/a: "+err.Error())
+			b.figs.note(c.side, name+": until 3 replicas pinned", "s", kindLatency, "n/a: "+err.Error())
+			b.progress("run %d %-9s cluster add: n/a (%v)", i+1, c.side, err)
+			return nil
 		}
+		if err != nil {
+			return err
+		}
+		returned := time.Since(t0)
+		c.pins++
+		_, capped, err := b.waitFor(ctx, min(b.o.cap, time.Until(b.phaseEnd)/4), func(ctx context.Context) (bool, error) {
+			ps, err := b.rest.status(ctx, n.api, root)
+			return err == nil && ps.pinnedOn(c.liveIDs()) >= replicas, nil
+		})
+		if err != nil {
+			return err
+		}
+		full := time.Since(t0)
+		rate := float64(b.o.clusterAddSize) / (1 << 20) / returned.Seconds()
+		b.figs.add(c.side, name+": until it returns", "s", kindLatency, returned.Seconds(), false)
+		b.figs.add(c.side, name+": until 3 replicas pinned", "s", kindLatency, full.Seconds(), capped)
+		b.figs.add(c.side, name+": throughput until it returns", "MiB/s", kindThroughput, rate, false)
+		b.progress("run %d %-9s cluster add: returned %s, 3 pinned %s%s", i+1, c.side,
+			returned.Round(time.Millisecond), full.Round(time.Millisecond), cappedMark(capped))
 	}
 	return nil
 }
