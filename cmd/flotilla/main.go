@@ -19,6 +19,10 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	// Root certificates compiled in, used when the system has none: the
+	// container image is FROM scratch, and S3 and other HTTPS endpoints
+	// must still verify.
+	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"github.com/flotilla-ipfs/flotilla/internal/apiclient"
 	"github.com/flotilla-ipfs/flotilla/internal/config"
@@ -57,6 +61,9 @@ func newRoot() *cobra.Command {
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			// The environment fills whatever the command line left unset;
 			// the settings file only concerns the daemon (see daemonCmd).
+			if err := config.CheckCommandLine(cmd.Flags()); err != nil {
+				return err
+			}
 			return config.Overlay(cmd.Flags(), os.LookupEnv, nil)
 		},
 	}

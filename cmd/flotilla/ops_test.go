@@ -102,3 +102,67 @@ func TestRepoVerifyFindsCorruption(t *testing.T) {
 		t.Fatal("content differs after healing")
 	}
 }
+
+// health --local --ready is the container's health check: it follows the
+// daemon's /ready, which needs a cluster leader, not only open ports.
+func TestHealthLocalFollowsReadiness(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "ready")
+	if r := ft.CLI(t, dir, nil, "--data", data, "health", "--local"); r.Code == 0 {
+		t.Fatalf("health --local with no daemon exited 0: %s", r.Stdout)
+	}
+	ft.StartDaemon(t, data)
+	if r := ft.CLI(t, dir, nil, "--data", data, "health", "--local", "--ready"); r.Code != 0 || !strings.Contains(r.Stdout, "ready: ok") {
+		t.Fatalf("health --local --ready of a ready daemon: exit %d, %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+
+	// A peer waiting for two more to form its cluster lives but is not
+	// ready, and says why.
+	lonely := filepath.Join(dir, "lonely")
+	d := ft.StartDaemonAlive(t, lonely, nil, "--offline", "--join", "127.0.0.1:9", "--bootstrap-expect", "3")
+	if code, body := get(t, "http://"+d.Listen.Ops+"/ready"); code != http.StatusServiceUnavailable || !strings.Contains(body, "no cluster leader") {
+		t.Fatalf("/ready of a peer with no cluster = %d %q, want 503 naming the leader", code, body)
+	}
+	if r := ft.CLI(t, dir, nil, "--data", lonely, "health", "--local"); r.Code != 0 {
+		t.Fatalf("health --local (liveness) of a running peer: exit %d, %s", r.Code, r.Stderr)
+	}
+	if r := ft.CLI(t, dir, nil, "--data", lonely, "health", "--local", "--ready"); r.Code == 0 || !strings.Contains(r.Stderr, "no cluster leader") {
+		t.Fatalf("health --local --ready of a peer with no cluster: exit %d, %s", r.Code, r.Stderr)
+	}
+}
+
+// The admin password from the environment (an ECS secret) guards the admin
+// ports even on loopback; on the command line it is refused.
+func TestAdminPasswordFromTheEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	if r := ft.CLI(t, dir, nil, "--data", filepath.Join(dir, "x"), "daemon", "--offline", "--api-admin-password", "s3cret"); r.Code == 0 || !strings.Contains(r.Stderr, "FLOTILLA_API_ADMIN_PASSWORD") {
+		t.Fatalf("--api-admin-password on the command line: exit %d, %s", r.Code, r.Stderr)
+	}
+	d := ft.StartDaemonEnv(t, filepath.Join(dir, "node"), []string{"FLOTILLA_API_ADMIN_PASSWORD=s3cret"})
+	for _, c := range []struct {
+		user, password string
+		want           int
+	}{{"", "", http.StatusUnauthorized}, {"admin", "wrong", http.StatusUnauthorized}, {"admin", "s3cret", http.StatusOK}} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+d.Listen.API+"/id", nil)
+		if c.user != "" {
+			req.SetBasicAuth(c.user, c.password)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("GET /id as %q:%q = %d, want %d", c.user, c.password, resp.StatusCode, c.want)
+		}
+	}
+	if strings.Contains(d.Stderr(), "s3cret") {
+		t.Error("the daemon logged the admin password")
+	}
+	r := ft.CLIEnv(t, dir, []string{"FLOTILLA_API_ADMIN_PASSWORD=s3cret"}, "--data", filepath.Join(dir, "node"), "config", "show")
+	var shown map[string]any
+	ft.DecodeJSON(t, r.Stdout, &shown)
+	if strings.Contains(r.Stdout, "s3cret") || shown["api-admin-password"] != "<redacted>" {
+		t.Errorf("config show reveals the admin password: %v", shown["api-admin-password"])
+	}
+}

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flotilla-ipfs/flotilla/internal/apiclient"
+	"github.com/flotilla-ipfs/flotilla/internal/repo"
 )
 
 // clusterCommands registers the commands about the cluster itself.
@@ -94,15 +98,27 @@ type healthReport struct {
 }
 
 func healthCmd(g *globals) *cobra.Command {
+	var local, ready bool
 	cmd := &cobra.Command{
 		Use:   "health",
 		Short: "Show whether every peer is up, with its free space and alerts",
 		Long: `Show every peer as the cluster's leader hears from it: up or down, when it
 was last heard from, and its free space. It exits non-zero when a peer is
 down (an alert), so that it can serve as a check. --json prints the REST
-API's alerts and its ping and freespace metrics.`,
+API's alerts and its ping and freespace metrics.
+
+With --local, check only the daemon holding --data, through its ops port:
+alive (/health), or with --ready also ready to serve (/ready: stores answer,
+every service listens, a cluster leader is known). Exit status 0 or 1, for
+container health checks, where there is no curl.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if local {
+				return localHealth(cmd, g, ready)
+			}
+			if ready {
+				return errors.New("--ready goes with --local")
+			}
 			var down int
 			err := g.runAPI(cmd, func(ctx context.Context, c *apiclient.Client) error {
 				var r healthReport
@@ -156,6 +172,52 @@ API's alerts and its ping and freespace metrics.`,
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&local, "local", false, "check the daemon holding --data through its ops port, not the cluster")
+	cmd.Flags().BoolVar(&ready, "ready", false, "with --local: require readiness (/ready), not only liveness (/health)")
 	bindAPIFlags(cmd.Flags(), &g.api)
 	return cmd
+}
+
+// localHealth asks the ops port of the daemon holding the data directory
+// for /health or /ready, and fails unless it answers 200. The address comes
+// from listen.json, so any --ops-listen works; a wildcard host is reached
+// on loopback.
+func localHealth(cmd *cobra.Command, g *globals, ready bool) error {
+	l, err := repo.ReadListen(g.cfg.Data)
+	if err != nil || l.Ops == "" {
+		return fmt.Errorf("no daemon's ops address in %s (not started yet, or --ops-listen is empty)", g.cfg.Data)
+	}
+	host, port, err := net.SplitHostPort(l.Ops)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	path := "/health"
+	if ready {
+		path = "/ready"
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if g.json {
+		cmd.OutOrStdout().Write(body)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s %s", path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if !g.json {
+		fmt.Fprintln(cmd.OutOrStdout(), strings.TrimPrefix(path, "/")+": ok")
+	}
+	return nil
 }

@@ -115,3 +115,60 @@ func TestBootstrapExpect(t *testing.T) {
 		}
 	}
 }
+
+// A peer replaced by a fresh one at the same address (a new container
+// under the same name, a reused IP) takes the old one's place in raft at
+// once: raft cannot tell whom it reaches at an address, so the old server
+// must not stay beside the new one. The old one stays a member, down, until
+// DeadNodeTimeout.
+func TestReplacedPeerAtTheSameAddress(t *testing.T) {
+	tc := newCluster(t, 3, "z1", "z2", "z3")
+	leader := tc.leader()
+	var old *testPeer
+	for _, tp := range tc.peers {
+		if tp != leader {
+			old = tp
+		}
+	}
+	oldID, addr := old.peer.ID(), old.addr
+	old.stop()
+	fresh := &testPeer{t: t, dir: t.TempDir(), zone: old.zone, cfg: testConfig(), addr: addr}
+	fresh.cfg.Secret, fresh.cfg.Zone, fresh.cfg.PeerName = tc.secret, old.zone, "fresh"
+	fresh.cfg.Join = []string{leader.addr}
+	tc.peers = append(tc.peers, fresh)
+	tc.start(fresh)
+	if fresh.peer.ID() == oldID {
+		t.Fatal("the fresh peer has the old one's identity")
+	}
+	eventually(t, 20*time.Second, "the fresh peer in raft in place of the old one", func() error {
+		l := tc.leader()
+		if l == nil {
+			return errors.New("no leader")
+		}
+		servers, err := l.peer.raft.Servers()
+		if err != nil {
+			return err
+		}
+		ids := map[string]string{}
+		for _, s := range servers {
+			ids[string(s.ID)] = string(s.Address)
+		}
+		if _, ok := ids[oldID]; ok {
+			return fmt.Errorf("the old peer is still a raft server: %v", ids)
+		}
+		if ids[fresh.peer.ID()] != addr || len(ids) != 3 {
+			return fmt.Errorf("raft servers %v, want the fresh peer at %s among 3", ids, addr)
+		}
+		if err := fresh.peer.Ready(); err != nil {
+			return err
+		}
+		ms, err := l.peer.Members(context.Background())
+		if err != nil {
+			return err
+		}
+		if len(ms) != 4 {
+			return fmt.Errorf("%d members, want 4 (the old one is forgotten only after DeadNodeTimeout)", len(ms))
+		}
+		return nil
+	})
+}

@@ -124,6 +124,18 @@ func (p *Peer) ID() string { return p.deps.ID }
 // Addr is this peer's cluster address.
 func (p *Peer) Addr() string { return p.net.Addr() }
 
+// Ready reports why this peer cannot serve cluster operations, nil when it
+// can: it knows a leader, so pins forwarded through it are committed and its
+// reads can be synced. A peer that is forming, joining, cut off from the
+// others or removed knows none (raft forgets the leader after a heartbeat
+// timeout).
+func (p *Peer) Ready() error {
+	if p.Leader() == "" {
+		return errors.New("no cluster leader known: forming, joining or cut off from the other peers")
+	}
+	return nil
+}
+
 // IsLeader reports whether this peer leads.
 func (p *Peer) IsLeader() bool { return p.raft.IsLeader() }
 
@@ -341,6 +353,21 @@ func (p *Peer) rpcJoin(ctx context.Context, body []byte, w http.ResponseWriter) 
 	}
 	voters := 0
 	for _, s := range servers {
+		if string(s.Address) == m.ClusterAddr && string(s.ID) != m.ID {
+			// The address now belongs to the joining peer: the one
+			// recorded there was replaced (a fresh container under the
+			// same name, a task given a reused IP). Raft does not check
+			// whom it reaches at an address, so left in, the old server's
+			// traffic would land on the new peer and its vote would be
+			// counted twice. Out of raft now; as a member it stays, down,
+			// so its pins are repaired after RepairAfter and it is
+			// forgotten after DeadNodeTimeout.
+			if err := p.raft.RemoveServer(string(s.ID)); err != nil {
+				return err
+			}
+			p.log.Warn("peer replaced: removed the server at its address from raft", "old", s.ID, "new", m.ID, "addr", m.ClusterAddr)
+			continue
+		}
 		if string(s.ID) == m.ID {
 			p.live.seen(m.ID, time.Now())
 			if string(s.Address) != m.ClusterAddr {

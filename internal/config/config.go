@@ -161,6 +161,31 @@ func MarkCommandLineOnly(fs *pflag.FlagSet, names ...string) {
 	}
 }
 
+// envOnlyAnnotation marks a secret that the command line must not carry.
+const envOnlyAnnotation = "flotilla/env-only"
+
+// MarkEnvironmentOnly refuses a flag on the command line, where every user
+// of the machine can read it in the process list: the value comes from the
+// environment (a platform's secret store) or the settings file. It marks
+// the flag secret too.
+func MarkEnvironmentOnly(fs *pflag.FlagSet, name string) {
+	MarkSecret(fs, name)
+	fs.SetAnnotation(name, envOnlyAnnotation, []string{"true"})
+	fs.Lookup(name).Hidden = true
+}
+
+// CheckCommandLine fails when the command line set an environment-only
+// flag. Call it after parsing and before Overlay.
+func CheckCommandLine(fs *pflag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if _, envOnly := f.Annotations[envOnlyAnnotation]; envOnly && f.Changed {
+			errs = append(errs, fmt.Errorf("--%s is a secret: give it as %s, not on the command line", f.Name, EnvName(f.Name)))
+		}
+	})
+	return errors.Join(errs...)
+}
+
 // Show returns the effective value of every flag, keyed by flag name, in the
 // settings file's format. Secrets are replaced by "<redacted>" when set.
 func Show(fs *pflag.FlagSet) map[string]any {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,6 +26,12 @@ type AuthConfig struct {
 	// empty: <data>/api-users.json, created on the first start when an
 	// admin port is bound beyond loopback.
 	UsersFile string
+	// AdminPassword, when set, defines the "admin" user (replacing one of
+	// the users file) with this password, hashed in memory and stored
+	// nowhere. It exists for platforms that inject secrets as environment
+	// variables (ECS secrets from Secrets Manager): give it as
+	// FLOTILLA_API_ADMIN_PASSWORD, never on a command line.
+	AdminPassword string
 	// TLSCert and TLSKey (PEM files) serve the admin ports over HTTPS.
 	TLSCert, TLSKey string
 	// TrustedProxies (CIDRs) are load balancers whose X-Forwarded-For
@@ -64,7 +71,7 @@ var adminAPIs = map[string]struct {
 // whose password is logged once and stored nowhere.
 func guardServices(cfg Config, tokens *auth.Tokens, services []service, log *slog.Logger) error {
 	path := cfg.Auth.UsersFile
-	if path == "" {
+	if path == "" && cfg.Auth.AdminPassword == "" {
 		path = filepath.Join(cfg.Data, DefaultUsersFile)
 		exposed := ""
 		for _, s := range services {
@@ -92,6 +99,14 @@ func guardServices(cfg Config, tokens *auth.Tokens, services []service, log *slo
 		if len(users) == 0 {
 			return fmt.Errorf("api-auth-file %s lists no users: nobody could use the admin APIs", path)
 		}
+	}
+	if cfg.Auth.AdminPassword != "" {
+		hash, err := auth.HashPassword(cfg.Auth.AdminPassword)
+		if err != nil {
+			return fmt.Errorf("api-admin-password: %w", err)
+		}
+		users = slices.DeleteFunc(users, func(u auth.User) bool { return u.Name == "admin" })
+		users = append(users, auth.User{Name: "admin", PasswordHash: hash, Scope: auth.ScopeAdmin})
 	}
 	var proxies []netip.Prefix
 	for _, p := range cfg.Auth.TrustedProxies {

@@ -36,6 +36,8 @@ func startCluster(ctx context.Context, cfg Config, st *Stores, node *ipfs.Node, 
 		if cc.Announce, err = hostPort(cfg.ClusterAnnounce); err != nil {
 			return nil, fmt.Errorf("cluster-announce: %w", err)
 		}
+	} else {
+		cc.Announce = announceAddr(ctx, cc.Listen, cc.Join)
 	}
 	if cc.Zone == "" {
 		cc.Zone = ecsZone(ctx)
@@ -74,6 +76,52 @@ func clusterListen(cfg Config) (string, error) {
 		return "127.0.0.1:0", nil
 	}
 	return "0.0.0.0:" + cluster.DefaultPort, nil
+}
+
+// announceAddr picks the address other peers dial when the cluster port is
+// bound to every interface and none was given: the local address this host
+// uses to reach the join peers (on a host with several networks, the one
+// they share), else its first global unicast address. A container on ECS
+// or Kubernetes has one, and learns it this way without a per-task
+// setting. Empty (the bound address) when the port is bound to one address
+// or nothing fits.
+func announceAddr(ctx context.Context, listen string, join []string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsUnspecified() {
+		return ""
+	}
+	for _, j := range join {
+		h, _, err := net.SplitHostPort(j)
+		if err != nil {
+			h = j // a bare name or address; multiaddrs are skipped below
+		}
+		if strings.HasPrefix(h, "/") {
+			continue
+		}
+		// A UDP "connection" sends nothing: it only asks the kernel for the
+		// route, and with it the source address.
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		c, err := (&net.Dialer{}).DialContext(dctx, "udp", net.JoinHostPort(h, port))
+		cancel()
+		if err != nil {
+			continue
+		}
+		local := c.LocalAddr().(*net.UDPAddr).IP
+		c.Close()
+		if !local.IsLoopback() {
+			return net.JoinHostPort(local.String(), port)
+		}
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.IsGlobalUnicast() {
+			return net.JoinHostPort(n.IP.String(), port)
+		}
+	}
+	return ""
 }
 
 // hostPort accepts host:port or a /ip4|/ip6|/dns…/tcp/… multiaddr.

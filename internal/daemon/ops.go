@@ -14,12 +14,16 @@ import (
 )
 
 // ops serves the endpoints an orchestrator and a monitoring system use:
-// /health (the process is alive and serving), /ready (the stores answer and
-// every service is listening) and /metrics.
+// /health (the process is alive and serving), /ready (the stores answer,
+// every service is listening and the peer knows its cluster's leader) and
+// /metrics. Load balancers route to ready peers only, and a rolling restart
+// waits for /ready before it stops the next peer, so that the cluster keeps
+// its quorum.
 type ops struct {
 	reg     *prometheus.Registry
-	serving atomic.Bool // set once every listener is bound
+	serving atomic.Bool // set once every listener is bound, after cluster is set
 	stores  *Stores
+	cluster func() error // the cluster peer's readiness; set before serving
 }
 
 func newOps(st *Stores) *ops {
@@ -58,11 +62,14 @@ func (o *ops) readiness(ctx context.Context) map[string]string {
 		}
 		return "ok"
 	}
-	services := "ok"
-	if !o.serving.Load() {
-		services = "starting"
+	services, cluster := "starting", "starting"
+	if o.serving.Load() {
+		services, cluster = "ok", "ok"
+		if err := o.cluster(); err != nil {
+			cluster = err.Error()
+		}
 	}
-	return map[string]string{"blocks": probe(o.stores.Blocks), "meta": probe(o.stores.Meta), "services": services}
+	return map[string]string{"blocks": probe(o.stores.Blocks), "meta": probe(o.stores.Meta), "services": services, "cluster": cluster}
 }
 
 // instrument counts and times the requests of one service.

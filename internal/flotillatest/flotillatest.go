@@ -136,6 +136,19 @@ func StartDaemon(t testing.TB, dir string, extra ...string) *Daemon {
 // (KEY=VALUE), e.g. IPFS_NS_MAP.
 func StartDaemonEnv(t testing.TB, dir string, env []string, extra ...string) *Daemon {
 	t.Helper()
+	return startDaemon(t, dir, "/ready", env, extra...)
+}
+
+// StartDaemonAlive is StartDaemonEnv that returns once the daemon is alive
+// (/health answers 200), ready or not: for daemons that cannot become ready,
+// such as a peer whose cluster never forms.
+func StartDaemonAlive(t testing.TB, dir string, env []string, extra ...string) *Daemon {
+	t.Helper()
+	return startDaemon(t, dir, "/health", env, extra...)
+}
+
+func startDaemon(t testing.TB, dir, probe string, env []string, extra ...string) *Daemon {
+	t.Helper()
 	if len(extra) == 0 {
 		extra = []string{"--offline"}
 	}
@@ -158,7 +171,7 @@ func StartDaemonEnv(t testing.TB, dir string, env []string, extra ...string) *Da
 	for {
 		l, err := repo.ReadListen(dir)
 		if err == nil && l.PID == cmd.Process.Pid && l.Ops != "" {
-			resp, err := http.Get("http://" + l.Ops + "/ready")
+			resp, err := http.Get("http://" + l.Ops + probe)
 			if err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
@@ -173,7 +186,7 @@ func StartDaemonEnv(t testing.TB, dir string, env []string, extra ...string) *Da
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("daemon not ready after 30s: %s", d.Stderr())
+			t.Fatalf("daemon's %s not 200 after 30s: %s", probe, d.Stderr())
 		}
 		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
 	}
