@@ -6,9 +6,13 @@ KUBO := $(TOOLS)/ipfs
 STATICCHECK := $(TOOLS)/staticcheck
 CLUSTERCTL := $(TOOLS)/ipfs-cluster-ctl
 CLUSTERSVC := $(TOOLS)/ipfs-cluster-service
+CADDY := $(TOOLS)/caddy
+IMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+CADDY_VERSION := v2.11.9
 FUZZTIME ?= 30s
 
-.PHONY: run build test check unit tools bench bench-gateway bench-cluster bench-compare bench-add-cluster fuzz clean
+.PHONY: run build test check unit e2e cdk-test tools bench bench-gateway bench-cluster bench-compare bench-add-cluster fuzz clean \
+	image lb-image compose-up compose-down compose-test cdk-synth
 
 ## run: start a single-node flotilla with built-in defaults (data in ~/.flotilla)
 run:
@@ -18,17 +22,47 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/flotilla ./cmd/flotilla
 
-## test: formatting, vet, staticcheck, then every test with the race detector
-test: tools check unit
+## test: formatting, vet, staticcheck, every test with the race detector, the compose stack end to end, the CDK app
+test: tools check unit e2e cdk-test
 
 check: tools
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./deploy/...
 	$(STATICCHECK) ./...
 
 unit: tools
 	FLOTILLA_KUBO=$(KUBO) FLOTILLA_CLUSTER_CTL=$(CLUSTERCTL) $(GO) test -race -timeout 25m ./...
+
+## e2e: the three-zone compose stack end to end (needs a Docker engine)
+e2e: compose-test
+
+## image: flotilla:<version> and flotilla:latest, a static binary FROM scratch
+image:
+	@rm -rf bin/image && mkdir -p bin/image/data
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -trimpath -ldflags='-s -w' -o bin/image/flotilla ./cmd/flotilla
+	docker build -q -f deploy/Dockerfile --build-arg VERSION=$(IMAGE_VERSION) \
+	  --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null) -t flotilla:$(IMAGE_VERSION) -t flotilla:latest bin/image
+	@docker image inspect flotilla:latest --format 'flotilla:$(IMAGE_VERSION) {{.Size}} bytes'
+
+## lb-image: the local stack's load balancer, Caddy built static FROM scratch
+lb-image: $(CADDY)
+	@rm -rf bin/lb && mkdir -p bin/lb/state/config bin/lb/state/data && cp $(CADDY) bin/lb/caddy
+	docker build -q -f deploy/lb/Dockerfile --build-arg VERSION=$(CADDY_VERSION) -t flotilla-lb:$(CADDY_VERSION) bin/lb
+
+## compose-up: build the images, generate the secrets once (deploy/.local), start the three-zone stack, wait until ready
+compose-up: image lb-image
+	deploy/compose.sh up
+
+## compose-down: stop the stack, keeping its volumes (WIPE=1 removes them)
+compose-down:
+	deploy/compose.sh down $(if $(WIPE),wipe)
+
+## compose-test: the end-to-end test of the compose stack (kill, rolling restart, partition, replacement)
+compose-test: image lb-image $(KUBO) $(CLUSTERCTL)
+	cd deploy && FLOTILLA_KUBO=$(KUBO) FLOTILLA_CLUSTER_CTL=$(CLUSTERCTL) FLOTILLA_BIN=$(CURDIR)/bin/image/flotilla \
+	  $(GO) test -tags e2e -count=1 -timeout 15m -v ./e2e/
 
 ## tools: build the real peers and linters the tests use, into .tools/bin (cached)
 tools: $(KUBO) $(STATICCHECK) $(CLUSTERCTL)
@@ -42,6 +76,9 @@ $(CLUSTERCTL): tools/ipfs-cluster/go.mod tools/ipfs-cluster/go.sum
 # Only bench-compare needs the incumbent's daemon; make test does not build it.
 $(CLUSTERSVC): tools/ipfs-cluster/go.mod tools/ipfs-cluster/go.sum
 	cd tools/ipfs-cluster && GOBIN=$(TOOLS) $(GO) install github.com/ipfs-cluster/ipfs-cluster/cmd/ipfs-cluster-service
+
+$(CADDY): tools/caddy/go.mod tools/caddy/go.sum
+	cd tools/caddy && CGO_ENABLED=0 GOBIN=$(TOOLS) $(GO) install -trimpath -ldflags='-s -w' github.com/caddyserver/caddy/v2/cmd/caddy
 
 $(STATICCHECK): tools/staticcheck/go.mod tools/staticcheck/go.sum
 	cd tools/staticcheck && GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck

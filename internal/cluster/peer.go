@@ -110,6 +110,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (*Peer, error) {
 	p.goLoop(ctx, p.leaderLoop)
 	p.goLoop(ctx, p.tracker.run)
 	p.goLoop(ctx, p.forwardLoop)
+	p.goLoop(ctx, p.swarmLinkLoop)
 	return p, nil
 }
 
