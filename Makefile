@@ -64,6 +64,15 @@ compose-test: image lb-image $(KUBO) $(CLUSTERCTL)
 	cd deploy && FLOTILLA_KUBO=$(KUBO) FLOTILLA_CLUSTER_CTL=$(CLUSTERCTL) FLOTILLA_BIN=$(CURDIR)/bin/image/flotilla \
 	  $(GO) test -tags e2e -count=1 -timeout 15m -v ./e2e/
 
+## cdk-synth: write the AWS stack's CloudFormation template, deploy/cdk/flotilla.template.json (needs node)
+CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+cdk-synth:
+	cd deploy/cdk && $(CDK_ENV) FLOTILLA_CDK_OUT=flotilla.template.json $(GO) run .
+
+## cdk-test: vet and test the CDK app: assertions on the template, schema validation, a stale committed template fails
+cdk-test:
+	cd deploy/cdk && $(CDK_ENV) $(GO) vet ./... && $(CDK_ENV) $(GO) test -count=1 ./...
+
 ## tools: build the real peers and linters the tests use, into .tools/bin (cached)
 tools: $(KUBO) $(STATICCHECK) $(CLUSTERCTL)
 

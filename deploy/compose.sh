@@ -56,8 +56,10 @@ up)
 	FLOTILLA_SECRETS=$secrets "${compose[@]}" up -d
 	wait_ready
 	took=$((($(date +%s%N) - start) / 1000000))
-	printf 'ready in %d.%03d s: gateway http://127.0.0.1:8080/ipfs/, REST API http://127.0.0.1:9094 (ipfs-cluster-ctl --basic-auth "$(cat deploy/%s/admin.credentials)")\n' \
-		$((took / 1000)) $((took % 1000)) "$secrets"
+	shown=$secrets
+	[[ $shown = /* ]] || shown=deploy/$shown
+	printf 'ready in %d.%03d s: gateway http://127.0.0.1:8080/ipfs/, REST API http://127.0.0.1:9094 (ipfs-cluster-ctl --force-http --basic-auth "$(cat %s/admin.credentials)")\n' \
+		$((took / 1000)) $((took % 1000)) "$shown"
 	;;
 down)
 	if [ "${2:-}" = wipe ]; then

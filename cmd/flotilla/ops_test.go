@@ -116,10 +116,10 @@ func TestHealthLocalFollowsReadiness(t *testing.T) {
 		t.Fatalf("health --local --ready of a ready daemon: exit %d, %s %s", r.Code, r.Stdout, r.Stderr)
 	}
 
-	// A peer waiting for two more to form its cluster lives but is not
+	// A peer that cannot reach the cluster it joins lives but is not
 	// ready, and says why.
 	lonely := filepath.Join(dir, "lonely")
-	d := ft.StartDaemonAlive(t, lonely, nil, "--offline", "--join", "127.0.0.1:9", "--bootstrap-expect", "3")
+	d := ft.StartDaemonAlive(t, lonely, nil, "--offline", "--join", "127.0.0.1:9")
 	if code, body := get(t, "http://"+d.Listen.Ops+"/ready"); code != http.StatusServiceUnavailable || !strings.Contains(body, "no cluster leader") {
 		t.Fatalf("/ready of a peer with no cluster = %d %q, want 503 naming the leader", code, body)
 	}
@@ -128,6 +128,13 @@ func TestHealthLocalFollowsReadiness(t *testing.T) {
 	}
 	if r := ft.CLI(t, dir, nil, "--data", lonely, "health", "--local", "--ready"); r.Code == 0 || !strings.Contains(r.Stderr, "no cluster leader") {
 		t.Fatalf("health --local --ready of a peer with no cluster: exit %d, %s", r.Code, r.Stderr)
+	}
+
+	// A peer forming a new cluster waits for the others, ready, so that an
+	// orchestrator starting peers in turn gets to start them all.
+	forming := ft.StartDaemon(t, filepath.Join(dir, "forming"), "--offline", "--join", "127.0.0.1:9", "--bootstrap-expect", "3")
+	if code, body := get(t, "http://"+forming.Listen.Ops+"/ready"); code != http.StatusOK || !strings.Contains(body, "forming") {
+		t.Fatalf("/ready of a forming peer = %d %q, want 200 saying forming", code, body)
 	}
 }
 

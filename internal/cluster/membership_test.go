@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,15 +105,31 @@ func TestBootstrapExpect(t *testing.T) {
 		tc.peers = append(tc.peers, tp)
 		addrs = append(addrs, ln.Addr().String())
 	}
-	for _, tp := range tc.peers {
+	for i, tp := range tc.peers {
 		tp.cfg.Join = addrs
 		tc.start(tp)
+		if i == 0 {
+			// Alone, it waits for the others, and counts as ready so that
+			// an orchestrator starting peers in turn gets to start them.
+			eventually(t, 10*time.Second, "the first peer forming", func() error {
+				if ready, state := tp.peer.Readiness(); !ready || !strings.HasPrefix(state, "forming") {
+					return fmt.Errorf("readiness %v %q, want forming", ready, state)
+				}
+				return nil
+			})
+		}
 	}
 	tc.waitMembers(3)
 	for _, tp := range tc.peers {
 		if v, _ := voters(t, tp.peer); v != 3 {
 			t.Fatalf("%s sees %d voters, want 3", tp.cfg.PeerName, v)
 		}
+		eventually(t, 10*time.Second, tp.cfg.PeerName+" ready with a leader", func() error {
+			if ready, state := tp.peer.Readiness(); !ready || state != "ok" {
+				return fmt.Errorf("readiness %v %q, want ok", ready, state)
+			}
+			return nil
+		})
 	}
 }
 
@@ -159,8 +176,8 @@ func TestReplacedPeerAtTheSameAddress(t *testing.T) {
 		if ids[fresh.peer.ID()] != addr || len(ids) != 3 {
 			return fmt.Errorf("raft servers %v, want the fresh peer at %s among 3", ids, addr)
 		}
-		if err := fresh.peer.Ready(); err != nil {
-			return err
+		if ready, state := fresh.peer.Readiness(); !ready {
+			return errors.New(state)
 		}
 		ms, err := l.peer.Members(context.Background())
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -64,6 +65,10 @@ type Peer struct {
 	tracker *tracker
 
 	live *liveness // leader's view of the members; reset on leadership
+
+	// forming is set while a bootstrap-expect peer without state has
+	// found no cluster and too few peers to form one.
+	forming atomic.Bool
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -125,16 +130,23 @@ func (p *Peer) ID() string { return p.deps.ID }
 // Addr is this peer's cluster address.
 func (p *Peer) Addr() string { return p.net.Addr() }
 
-// Ready reports why this peer cannot serve cluster operations, nil when it
-// can: it knows a leader, so pins forwarded through it are committed and its
-// reads can be synced. A peer that is forming, joining, cut off from the
-// others or removed knows none (raft forgets the leader after a heartbeat
-// timeout).
-func (p *Peer) Ready() error {
-	if p.Leader() == "" {
-		return errors.New("no cluster leader known: forming, joining or cut off from the other peers")
+// Readiness reports whether this peer should take traffic, and why in a
+// few words. It is ready when it knows a leader, so that pins forwarded
+// through it are committed and its reads can be synced; a peer joining, cut
+// off from the others or removed knows none (raft forgets the leader after a
+// heartbeat timeout). A peer forming a new cluster with --bootstrap-expect
+// counts as ready while it waits for the others: an orchestrator that starts
+// peers one after the other once each is healthy (ECS services created in
+// turn) must be able to start them all, and a new cluster has nothing to
+// serve yet.
+func (p *Peer) Readiness() (ready bool, state string) {
+	switch {
+	case p.Leader() != "":
+		return true, "ok"
+	case p.forming.Load():
+		return true, fmt.Sprintf("forming: waiting for %d peers to answer at the join addresses", p.cfg.BootstrapExpect)
 	}
-	return nil
+	return false, "no cluster leader known: joining, or cut off from the other peers"
 }
 
 // IsLeader reports whether this peer leads.
@@ -237,6 +249,7 @@ func (p *Peer) joinLoop(ctx context.Context) {
 // configuration: the expected number of peers with the smallest IDs. A
 // peer that finds an existing cluster joins it instead.
 func (p *Peer) bootstrapExpect(ctx context.Context) {
+	defer p.forming.Store(false)
 	for {
 		found := map[string]string{p.deps.ID: p.net.Addr()}
 		existing := ""
@@ -257,6 +270,7 @@ func (p *Peer) bootstrapExpect(ctx context.Context) {
 			}
 		}
 		if existing != "" {
+			p.forming.Store(false)
 			p.joinLoop(ctx)
 			return
 		}
@@ -271,6 +285,7 @@ func (p *Peer) bootstrapExpect(ctx context.Context) {
 				servers = append(servers, raft.Server{ID: raft.ServerID(id), Address: raft.ServerAddress(found[id])})
 			}
 			if !slices.ContainsFunc(servers, func(s raft.Server) bool { return string(s.ID) == p.deps.ID }) {
+				p.forming.Store(false)
 				p.joinLoop(ctx) // more peers than expected: the others form it
 				return
 			}
@@ -278,6 +293,7 @@ func (p *Peer) bootstrapExpect(ctx context.Context) {
 				p.log.Error("bootstrap failed", "err", err)
 				return
 			}
+			p.forming.Store(false)
 			p.log.Info("formed the cluster", "peers", len(servers))
 			// Raft knows the peers now, the pinset's members do not:
 			// each one registers itself with whoever leads.
@@ -286,6 +302,7 @@ func (p *Peer) bootstrapExpect(ctx context.Context) {
 			}
 			return
 		}
+		p.forming.Store(true) // a whole pass found no cluster and too few peers
 		select {
 		case <-ctx.Done():
 			return

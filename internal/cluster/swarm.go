@@ -10,7 +10,7 @@ import (
 
 // swarmLinkInterval is how often a peer checks that its node is connected
 // to every other member's node.
-const swarmLinkInterval = 10 * time.Second
+const swarmLinkInterval = 2 * time.Second
 
 // swarmTag protects the connections between members' nodes from the
 // connection manager's trimming.

@@ -174,7 +174,7 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 			return nil
 		})
 	}
-	ops.cluster = peer.Ready
+	ops.cluster = peer.Readiness
 	ops.serving.Store(true)
 	log.Info("ready", "peer_id", listen.PeerID, "gateway", listen.Gateway, "rpc", listen.RPC, "api", listen.API, "pinsvc", listen.PinSvc, "ops", listen.Ops, "cluster", listen.Cluster,
 		"swarm", listen.Swarm, "offline", cfg.Offline, "data", st.Repo.Path, "took", time.Since(started).Round(time.Millisecond).String())

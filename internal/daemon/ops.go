@@ -23,7 +23,7 @@ type ops struct {
 	reg     *prometheus.Registry
 	serving atomic.Bool // set once every listener is bound, after cluster is set
 	stores  *Stores
-	cluster func() error // the cluster peer's readiness; set before serving
+	cluster func() (bool, string) // the cluster peer's readiness; set before serving
 }
 
 func newOps(st *Stores) *ops {
@@ -38,12 +38,10 @@ func (o *ops) handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
-		checks := o.readiness(r.Context())
+		checks, ready := o.readiness(r.Context())
 		status := http.StatusOK
-		for _, v := range checks {
-			if v != "ok" {
-				status = http.StatusServiceUnavailable
-			}
+		if !ready {
+			status = http.StatusServiceUnavailable
 		}
 		writeJSON(w, status, checks)
 	})
@@ -52,24 +50,27 @@ func (o *ops) handler() http.Handler {
 }
 
 // readiness probes each dependency with a read that must reach the disk
-// layer, bounded so a hung disk reports unready instead of hanging the probe.
-func (o *ops) readiness(ctx context.Context) map[string]string {
+// layer, bounded so a hung disk reports unready instead of hanging the probe,
+// and asks the cluster peer whether it takes traffic.
+func (o *ops) readiness(ctx context.Context) (checks map[string]string, ready bool) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	ready = true
 	probe := func(d ds.Datastore) string {
 		if _, err := d.Has(ctx, ds.NewKey("/readiness-probe")); err != nil {
+			ready = false
 			return err.Error()
 		}
 		return "ok"
 	}
-	services, cluster := "starting", "starting"
-	if o.serving.Load() {
-		services, cluster = "ok", "ok"
-		if err := o.cluster(); err != nil {
-			cluster = err.Error()
-		}
+	checks = map[string]string{"blocks": probe(o.stores.Blocks), "meta": probe(o.stores.Meta), "services": "starting", "cluster": "starting"}
+	if !o.serving.Load() {
+		return checks, false
 	}
-	return map[string]string{"blocks": probe(o.stores.Blocks), "meta": probe(o.stores.Meta), "services": services, "cluster": cluster}
+	checks["services"] = "ok"
+	clusterReady, state := o.cluster()
+	checks["cluster"] = state
+	return checks, ready && clusterReady
 }
 
 // instrument counts and times the requests of one service.
