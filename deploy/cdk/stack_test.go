@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/awslabs/goformation/v7/schema"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -22,6 +23,8 @@ var (
 	synthJSON []byte
 	synthErr  error
 	tmpl      template
+	// assert is the same synthesis for the CDK's own assertions package.
+	assert assertions.Template
 )
 
 type template struct {
@@ -49,7 +52,9 @@ func TestMain(m *testing.M) {
 func synth(t *testing.T) template {
 	t.Helper()
 	synthOnce.Do(func() {
-		synthJSON, synthErr = TemplateJSON(NewFlotillaStack(newApp(nil), stackName).stack)
+		stack := NewFlotillaStack(newApp(nil), stackName).stack
+		assert = assertions.Template_FromStack(stack, nil)
+		synthJSON, synthErr = TemplateJSON(stack)
 		if synthErr == nil {
 			synthErr = json.Unmarshal(synthJSON, &tmpl)
 		}
@@ -78,6 +83,52 @@ func js(v any) string {
 }
 
 // The committed template is what the code synthesizes today.
+// The properties a reader checks first, with the CDK's assertions package
+// (its matchers throw, through jsii, as panics).
+func TestCDKAssertions(t *testing.T) {
+	synth(t)
+	fails := func(f func()) (msg string) {
+		defer func() {
+			if r := recover(); r != nil {
+				msg = fmt.Sprint(r)
+			}
+		}()
+		f()
+		return ""
+	}
+	obj := func(kv ...any) *map[string]any {
+		m := map[string]any{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i].(string)] = kv[i+1]
+		}
+		return &m
+	}
+	like := func(kv ...any) assertions.Matcher { return assertions.Match_ObjectLike(obj(kv...)) }
+	for what, check := range map[string]func(){
+		"one ECS service per zone": func() { assert.ResourceCountIs(s("AWS::ECS::Service"), n(3)) },
+		"every EFS file system encrypted": func() {
+			assert.AllResourcesProperties(s("AWS::EFS::FileSystem"), obj("Encrypted", true))
+		},
+		"three target groups checking /ready on the ops port": func() {
+			assert.ResourcePropertiesCountIs(s("AWS::ElasticLoadBalancingV2::TargetGroup"), obj("HealthCheckPath", "/ready", "HealthCheckPort", "9090"), n(3))
+		},
+		"the admin distribution HTTPS only": func() {
+			assert.HasResourceProperties(s("AWS::CloudFront::Distribution"), like("DistributionConfig", like("DefaultCacheBehavior", like("ViewerProtocolPolicy", "https-only"))))
+		},
+		"a 64-digit cluster secret generated": func() {
+			assert.HasResourceProperties(s("AWS::SecretsManager::Secret"), like("GenerateSecretString", like("PasswordLength", 64, "ExcludeUppercase", true)))
+		},
+	} {
+		if msg := fails(check); msg != "" {
+			t.Errorf("%s: %s", what, msg)
+		}
+	}
+	// The harness sees a failing matcher.
+	if fails(func() { assert.ResourceCountIs(s("AWS::ECS::Service"), n(4)) }) == "" {
+		t.Error("ResourceCountIs(AWS::ECS::Service, 4) passed: the assertions are not checked")
+	}
+}
+
 func TestTemplateIsUpToDate(t *testing.T) {
 	synth(t)
 	committed, err := os.ReadFile("flotilla.template.json")

@@ -140,7 +140,7 @@ func (s *stack) addThroughLB(name string, content []byte, rmin, rmax int) (strin
 	}
 	fw.Write(content)
 	mw.Close()
-	url := fmt.Sprintf("http://127.0.0.1:9094/add?replication-min=%d&replication-max=%d&name=%s&stream-channels=false", rmin, rmax, name)
+	url := fmt.Sprintf("http://127.0.0.1:9094/add?replication-min=%d&replication-max=%d&name=%s", rmin, rmax, name)
 	req, err := http.NewRequest(http.MethodPost, url, &body)
 	if err != nil {
 		return "", err

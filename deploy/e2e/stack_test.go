@@ -250,6 +250,26 @@ func (s *stack) allUp(timeout time.Duration) {
 	})
 }
 
+// members lists the cluster's members, down ones included, as the ping
+// metric of each.
+func (s *stack) members() (map[string]bool, error) {
+	out, err := s.ctl("--enc=json", "health", "metrics", "ping")
+	if err != nil {
+		return nil, err
+	}
+	var ms []struct {
+		Peer string `json:"peer"`
+	}
+	if err := json.Unmarshal([]byte(out), &ms); err != nil {
+		return nil, fmt.Errorf("%v: %s", err, out)
+	}
+	set := map[string]bool{}
+	for _, m := range ms {
+		set[m.Peer] = true
+	}
+	return set, nil
+}
+
 // pinset lists the CIDs of the cluster's pins.
 func (s *stack) pinset() map[string]bool {
 	s.t.Helper()

@@ -139,13 +139,22 @@ func (r *remoteSink) fail(err error) {
 // Calls to the other peers start at once and carry blocks as Put queues
 // them.
 func (p *Peer) StreamBlocks(ctx context.Context, peers []string) (*BlockStream, error) {
-	ms, err := p.st.Members()
+	addrOf, err := p.memberAddrs()
 	if err != nil {
 		return nil, err
 	}
-	addrOf := map[string]string{}
-	for _, m := range ms {
-		addrOf[m.ID] = m.ClusterAddr
+	for _, id := range peers {
+		if _, ok := addrOf[id]; !ok && id != p.deps.ID {
+			// The leader allocated to a member this peer has not applied
+			// yet (it restarted, or lags): catch up once and look again.
+			if err := p.sync(ctx); err != nil {
+				return nil, err
+			}
+			if addrOf, err = p.memberAddrs(); err != nil {
+				return nil, err
+			}
+			break
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &BlockStream{p: p, ctx: ctx, cancel: cancel}
@@ -185,6 +194,19 @@ func (p *Peer) StreamBlocks(ctx context.Context, peers []string) (*BlockStream, 
 		return nil, errors.New("stream blocks: no destination")
 	}
 	return s, nil
+}
+
+// memberAddrs maps the members' IDs to their cluster addresses.
+func (p *Peer) memberAddrs() (map[string]string, error) {
+	ms, err := p.st.Members()
+	if err != nil {
+		return nil, err
+	}
+	addrOf := make(map[string]string, len(ms))
+	for _, m := range ms {
+		addrOf[m.ID] = m.ClusterAddr
+	}
+	return addrOf, nil
 }
 
 // send runs the call to one peer until the peer acknowledges the stream or
