@@ -7,7 +7,6 @@ STATICCHECK := $(TOOLS)/staticcheck
 CLUSTERCTL := $(TOOLS)/ipfs-cluster-ctl
 CLUSTERSVC := $(TOOLS)/ipfs-cluster-service
 CADDY := $(TOOLS)/caddy
-IMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 CADDY_VERSION := v2.11.9
 FUZZTIME ?= 30s
 
@@ -38,13 +37,14 @@ unit: tools
 ## e2e: the three-zone compose stack end to end (needs a Docker engine)
 e2e: compose-test
 
-## image: flotilla:<version> and flotilla:latest, a static binary FROM scratch
+## image: flotilla:<version> and flotilla:latest, a static binary FROM scratch; <version> is the binary's (from the VCS)
 image:
 	@rm -rf bin/image && mkdir -p bin/image/data
 	CGO_ENABLED=0 $(GO) build -buildvcs=auto -trimpath -ldflags='-s -w' -o bin/image/flotilla ./cmd/flotilla
-	docker build -q -f deploy/Dockerfile --build-arg VERSION=$(IMAGE_VERSION) \
-	  --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null) -t flotilla:$(IMAGE_VERSION) -t flotilla:latest bin/image
-	@docker image inspect flotilla:latest --format 'flotilla:$(IMAGE_VERSION) {{.Size}} bytes'
+	v=$$($(GO) version -m bin/image/flotilla | awk '$$1 == "mod" {print $$3}' | tr + -); \
+	docker build -q -f deploy/Dockerfile --build-arg VERSION=$$v --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null) \
+	  -t flotilla:$$v -t flotilla:latest bin/image && \
+	docker image inspect flotilla:latest --format "flotilla:$$v {{.Size}} bytes"
 
 ## lb-image: the local stack's load balancer, Caddy built static FROM scratch
 lb-image: $(CADDY)

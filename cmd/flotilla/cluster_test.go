@@ -95,3 +95,31 @@ func TestClusterOfProcessesSurvivesKill9(t *testing.T) {
 		return nil
 	})
 }
+
+// A peer with another cluster secret is refused, stays unready, and says
+// at Warn what to check.
+func TestWrongSecretIsRefusedAndSaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	secrets := []string{filepath.Join(dir, "right"), filepath.Join(dir, "wrong")}
+	for i, f := range secrets {
+		if err := os.WriteFile(f, []byte(strings.Repeat(fmt.Sprint(i+1), 64)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	member := ft.StartDaemon(t, filepath.Join(dir, "member"), clusterFlags(secrets[0], "z1", "")...)
+	stranger := ft.StartDaemonAlive(t, filepath.Join(dir, "stranger"), nil, clusterFlags(secrets[1], "z2", member.Listen.Cluster)...)
+	waitFor(t, 20*time.Second, "a warning naming the cluster secret", func() error {
+		for _, line := range strings.Split(stranger.Stderr(), "\n") {
+			if strings.Contains(line, `"level":"WARN"`) && strings.Contains(line, "same cluster secret") {
+				return nil
+			}
+		}
+		return fmt.Errorf("stderr: %s", stranger.Stderr())
+	})
+	if code, body := get(t, "http://"+stranger.Listen.Ops+"/ready"); code != 503 {
+		t.Errorf("/ready of the refused peer = %d %s, want 503", code, body)
+	}
+	if r := member.API("peers", "ls", "--json"); r.Code != 0 || len(strings.Split(strings.TrimSpace(r.Stdout), "\n")) != 1 {
+		t.Errorf("the member's cluster: exit %d, %s; want itself alone", r.Code, r.Stdout)
+	}
+}

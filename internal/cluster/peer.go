@@ -219,6 +219,7 @@ func (p *Peer) membership(ctx context.Context) {
 // of them (or the leader they forward to) says yes.
 func (p *Peer) joinLoop(ctx context.Context) {
 	backoff := 100 * time.Millisecond
+	var warned time.Time // a failing join is worth a warning, not one per attempt
 	for {
 		for _, addr := range resolve(ctx, p.cfg.Join) {
 			if addr == p.net.Addr() {
@@ -233,7 +234,12 @@ func (p *Peer) joinLoop(ctx context.Context) {
 				p.log.Info("joined the cluster", "via", addr)
 				return
 			}
-			p.log.Debug("join attempt failed", "via", addr, "err", err)
+			if time.Since(warned) >= 30*time.Second {
+				warned = time.Now()
+				p.log.Warn("cannot join the cluster yet, retrying: check that every peer has the same cluster secret (--cluster-secret-file) and that the --join addresses reach a member's cluster port", "via", addr, "err", err)
+			} else {
+				p.log.Debug("join attempt failed", "via", addr, "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

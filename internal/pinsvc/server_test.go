@@ -665,6 +665,12 @@ func TestErrors(t *testing.T) {
 	fc := newFake()
 	a := newTestAPI(t, fc, t0)
 	existing := a.add("", wirePin{Cid: testCid(1).String()}).RequestID
+	// A well-formed ID that is not the existing one: its last character
+	// changed, to "1" when it already ends in "0".
+	unknown := existing[:idLen-1] + "0"
+	if unknown == existing {
+		unknown = existing[:idLen-1] + "1"
+	}
 	c := testCid(2).String()
 	p2p := "/ip4/1.2.3.4/tcp/1/p2p/" + peerA
 	var origins21 []string
@@ -712,10 +718,10 @@ func TestErrors(t *testing.T) {
 		{"GET", "/pins?meta=null", "", 400, "BAD_REQUEST", "meta"},
 		{"GET", "/pins?name=" + strings.Repeat("n", 256), "", 400, "BAD_REQUEST", "name"},
 		{"GET", "/pins/" + c, "", 404, "NOT_FOUND", "no pin request"},
-		{"GET", "/pins/" + existing[:idLen-1] + "0", "", 404, "NOT_FOUND", "no pin request"},
+		{"GET", "/pins/" + unknown, "", 404, "NOT_FOUND", "no pin request"},
 		{"GET", "/pins/..%2F..%2Fpsa", "", 404, "NOT_FOUND", ""},
-		{"DELETE", "/pins/" + existing[:idLen-1] + "0", "", 404, "NOT_FOUND", "no pin request"},
-		{"POST", "/pins/" + existing[:idLen-1] + "0", `{"cid":"` + c + `"}`, 404, "NOT_FOUND", "no pin request"},
+		{"DELETE", "/pins/" + unknown, "", 404, "NOT_FOUND", "no pin request"},
+		{"POST", "/pins/" + unknown, `{"cid":"` + c + `"}`, 404, "NOT_FOUND", "no pin request"},
 		{"POST", "/pins/" + existing, `{"cid":"nope"}`, 400, "BAD_REQUEST", "cid"},
 		{"PUT", "/pins", "", 405, "METHOD_NOT_ALLOWED", "PUT"},
 		{"PATCH", "/pins/" + existing, "", 405, "METHOD_NOT_ALLOWED", "PATCH"},
