@@ -25,7 +25,7 @@ func newParams(stack awscdk.Stack) params {
 	}
 	var p params
 	p.imageURI = str("ImageUri", "The flotilla image (`make image`, pushed to ECR in this account and region), e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/flotilla:v1.", nil)
-	p.cpuArch = str("CpuArchitecture", "CPU architecture of the tasks; must match the image.", s("ARM64"), "ARM64", "X86_64")
+	p.cpuArch = str("CpuArchitecture", "CPU architecture of the tasks; must match the image (make image builds for the machine it runs on). ARM64 (Graviton) costs about a fifth less.", s("X86_64"), "X86_64", "ARM64")
 	p.taskCPU = str("TaskCpu", "Fargate task CPU units (1024 = 1 vCPU).", s("1024"), "1024", "2048", "4096", "8192", "16384")
 	p.taskMemory = str("TaskMemory", "Fargate task memory in MiB; must be valid for TaskCpu.", s("4096"))
 	// STORAGE: a later issue adds "s3" here, with a condition IsS3 in
