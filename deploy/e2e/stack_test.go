@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,14 @@ const project = "flotilla-e2e"
 const (
 	repairAfter     = 15 * time.Second
 	deadNodeTimeout = 45 * time.Second
+)
+
+// The daemon's defaults the timers count from: a peer is down for the time
+// since its last heartbeat, and a peer that says it is leaving counts as
+// silent for downAfter already.
+const (
+	heartbeat = time.Second
+	downAfter = 4 * time.Second
 )
 
 var nodes = []string{"node-a", "node-b", "node-c"}
@@ -357,6 +366,28 @@ func (w *quorumWatch) stop() time.Duration {
 	return w.longest
 }
 
+// servedBy asks the load balancer's REST API which peer answers.
+func (s *stack) servedBy() (string, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:9094/id", nil)
+	if err != nil {
+		return "", err
+	}
+	user, password, _ := strings.Cut(s.cred, ":")
+	req.SetBasicAuth(user, password)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var id struct {
+		ID string `json:"id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&id); err != nil || id.ID == "" {
+		return "", fmt.Errorf("GET /id through the load balancer: %s %v", resp.Status, err)
+	}
+	return id.ID, nil
+}
+
 // pinInfo is the part of IPFS Cluster's pin and status objects the test
 // reads.
 type pinInfo struct {
@@ -397,7 +428,7 @@ func (s *stack) pinnedOn(cid string, n int, timeout time.Duration, exclude ...st
 		}
 		pinned = pinned[:0]
 		for p, ps := range st.PeerMap {
-			if ps.Status == "pinned" && !contains(exclude, p) {
+			if ps.Status == "pinned" && !slices.Contains(exclude, p) {
 				pinned = append(pinned, p)
 			}
 		}
@@ -407,15 +438,6 @@ func (s *stack) pinnedOn(cid string, n int, timeout time.Duration, exclude ...st
 		return nil
 	})
 	return pinned
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 // peerIDs maps the stack's peer names to their IDs, as the cluster lists
