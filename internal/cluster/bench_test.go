@@ -110,7 +110,7 @@ func BenchmarkListPins(b *testing.B) {
 			ops = append(ops, state.Op{Kind: state.OpPutPin, Pin: pin.Pin{Cid: fakeCid(j), Mode: pin.Recursive,
 				ReplicationMin: 2, ReplicationMax: 3, Allocations: []string{"12D3KooWA", "12D3KooWB", "12D3KooWC"}}})
 		}
-		if err := st.Apply(uint64(i/batch+1), ops); err != nil {
+		if _, err := st.Apply(uint64(i/batch+1), ops); err != nil {
 			b.Fatal(err)
 		}
 	}

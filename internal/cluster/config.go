@@ -74,12 +74,11 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks the settings.
+// Validate checks the settings, all but the secret (read from its file
+// later, and checked by Start): a process validates them before it opens
+// anything.
 func (c Config) Validate() error {
 	var errs []error
-	if len(c.Secret) < 16 {
-		errs = append(errs, errors.New("cluster secret must be at least 16 bytes"))
-	}
 	p := pin.Pin{Mode: pin.Recursive, ReplicationMin: c.ReplicationMin, ReplicationMax: c.ReplicationMax}
 	if (p.ReplicationMin == pin.Everywhere) != (p.ReplicationMax == pin.Everywhere) || p.ReplicationMin != pin.Everywhere && (p.ReplicationMin < 1 || p.ReplicationMax < p.ReplicationMin) {
 		errs = append(errs, fmt.Errorf("replication min %d / max %d: want 1 <= min <= max, or -1 for both", c.ReplicationMin, c.ReplicationMax))

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/flotilla-ipfs/flotilla/internal/batch"
 	"github.com/flotilla-ipfs/flotilla/internal/member"
 	"github.com/flotilla-ipfs/flotilla/internal/pin"
 	"github.com/flotilla-ipfs/flotilla/internal/placement"
@@ -46,14 +47,12 @@ type pinResult struct {
 	Error *rpcError `json:"error,omitempty"`
 }
 
-// forward hands a pin to the forwarding loop and waits for the leader's
-// answer.
+// forward hands a pin to the forwarding batcher and waits for the
+// leader's answer.
 func (p *Peer) forward(ctx context.Context, pn pin.Pin) (pin.Pin, error) {
 	req := forwardReq{ctx: ctx, pin: pn, done: make(chan forwardRes, 1)}
-	select {
-	case p.fwd <- req:
-	case <-ctx.Done():
-		return pin.Pin{}, ctx.Err()
+	if err := p.fwd.Submit(ctx, req); err != nil {
+		return pin.Pin{}, err
 	}
 	select {
 	case res := <-req.done:
@@ -63,37 +62,13 @@ func (p *Peer) forward(ctx context.Context, pn pin.Pin) (pin.Pin, error) {
 	}
 }
 
-// forwardLoop sends batches of forwarded pins to the leader, a few batches
-// in flight at once.
-func (p *Peer) forwardLoop(ctx context.Context) {
-	slots := make(chan struct{}, 4)
-	for {
-		var batch []forwardReq
-		select {
-		case <-ctx.Done():
-			return
-		case r := <-p.fwd:
-			batch = append(batch, r)
-		}
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
-	fill:
-		for len(batch) < maxForwardBatch {
-			select {
-			case r := <-p.fwd:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		go func() {
-			defer func() { <-slots }()
-			p.sendBatch(ctx, batch)
-		}()
-	}
+// newForwarder batches forwarded pins, a few batches in flight at once.
+func (p *Peer) newForwarder(ctx context.Context) *batch.Batcher[forwardReq] {
+	return batch.New(batch.Config[forwardReq]{
+		MaxWeight: maxForwardBatch, InFlight: 4, Queue: 4096,
+		Flush: func(group []forwardReq) { p.sendBatch(ctx, group) },
+		Drop:  func(r forwardReq) { r.done <- forwardRes{err: batch.ErrStopped} },
+	})
 }
 
 func (p *Peer) sendBatch(ctx context.Context, batch []forwardReq) {
@@ -194,7 +169,7 @@ func (p *Peer) leaderPinMany(ctx context.Context, pins []pin.Pin, errs []error) 
 		}
 	}
 	if len(ops) > 0 {
-		if err := p.raft.Apply(ctx, ops); err != nil {
+		if err := p.apply(ctx, ops); err != nil {
 			return nil, err
 		}
 	}

@@ -55,6 +55,9 @@ type testPeer struct {
 	peer   *Peer
 	addr   string       // cluster address, stable across restarts
 	ln     net.Listener // pre-bound cluster port, used once
+	// offline peers run no swarm (--offline): the cluster transport is
+	// their only link.
+	offline bool
 }
 
 type testCluster struct {
@@ -63,6 +66,8 @@ type testCluster struct {
 	peers  []*testPeer
 	secret []byte
 	tune   func(*Config) // applied to each new peer's config, if set
+	// offline: new peers run without a swarm.
+	offline bool
 }
 
 func testConfig() Config {
@@ -97,7 +102,7 @@ func newTunedCluster(t testing.TB, n int, tune func(*Config), zones ...string) *
 // add starts one more peer and joins it through the first.
 func (tc *testCluster) add(zone string) *testPeer {
 	tc.t.Helper()
-	tp := &testPeer{t: tc.t, dir: tc.t.TempDir(), zone: zone, cfg: testConfig()}
+	tp := &testPeer{t: tc.t, dir: tc.t.TempDir(), zone: zone, cfg: testConfig(), offline: tc.offline}
 	tp.cfg.Secret = tc.secret
 	tp.cfg.Zone = zone
 	tp.cfg.PeerName = fmt.Sprintf("peer%d", len(tc.peers))
@@ -131,7 +136,9 @@ func (tc *testCluster) start(tp *testPeer) {
 	tp.blocks, tp.meta = b, m
 	pcfg := p2p.DefaultConfig()
 	pcfg.Listen, pcfg.DHT, pcfg.Bootstrap = []string{"/ip4/127.0.0.1/tcp/0"}, "off", nil
-	if tp.net, err = p2p.Start(ctx, pcfg, tp.repo.Identity, nil); err != nil {
+	if tp.offline {
+		tp.net = nil
+	} else if tp.net, err = p2p.Start(ctx, pcfg, tp.repo.Identity, nil); err != nil {
 		t.Fatal(err)
 	}
 	ncfg := ipfs.DefaultConfig()
@@ -166,6 +173,9 @@ func (tc *testCluster) start(tp *testPeer) {
 		Dir: filepath.Join(tp.dir, "cluster"), ID: id, Node: tp.node, Logger: log,
 		SwarmAddrs: func() []string {
 			var out []string
+			if tp.net == nil {
+				return nil
+			}
 			for _, a := range tp.net.Host.Addrs() {
 				out = append(out, a.String()+"/p2p/"+id)
 			}
@@ -190,7 +200,9 @@ func (tp *testPeer) stop() {
 	tp.peer.Stop()
 	tp.node.Close()
 	tp.node.Pins.Close()
-	tp.net.Close()
+	if tp.net != nil {
+		tp.net.Close()
+	}
 	tp.meta.Close()
 	tp.blocks.Close()
 	tp.repo.Close()

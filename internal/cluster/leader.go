@@ -204,7 +204,7 @@ func (p *Peer) lead(ctx context.Context) {
 	p.live.reset(ids, time.Now())
 	// The leader records itself: a peer that formed the cluster never
 	// joined through anyone.
-	if err := p.raft.Apply(ctx, []state.Op{{Kind: state.OpPutMember, Member: p.self()}}); err != nil {
+	if err := p.apply(ctx, []state.Op{{Kind: state.OpPutMember, Member: p.self()}}); err != nil {
 		p.log.Warn("recording self as member failed", "err", err)
 	}
 	t := time.NewTicker(p.cfg.Heartbeat)
@@ -271,7 +271,7 @@ func (p *Peer) repair(ctx context.Context, dead string) {
 	var ops []state.Op
 	flush := func() {
 		if len(ops) > 0 {
-			if err := p.raft.Apply(ctx, ops); err != nil {
+			if err := p.apply(ctx, ops); err != nil {
 				p.log.Warn("repair failed", "peer", dead, "err", err)
 			}
 			ops = nil
@@ -385,7 +385,7 @@ func (p *Peer) releaseSurplus(ctx context.Context) {
 			continue
 		}
 		if len(ops) > 0 {
-			if err := p.raft.Apply(ctx, ops); err != nil {
+			if err := p.apply(ctx, ops); err != nil {
 				continue
 			}
 			p.log.Info("released surplus allocations", "peer", id, "pins", len(ops))
@@ -420,7 +420,7 @@ func (p *Peer) removeDead(ctx context.Context, m member.Member) {
 		p.log.Warn("removing dead peer failed", "peer", m.ID, "err", err)
 		return
 	}
-	if err := p.raft.Apply(ctx, []state.Op{{Kind: state.OpDeleteMember, ID: m.ID}}); err != nil {
+	if err := p.apply(ctx, []state.Op{{Kind: state.OpDeleteMember, ID: m.ID}}); err != nil {
 		p.log.Warn("forgetting dead peer failed", "peer", m.ID, "err", err)
 		return
 	}
@@ -486,7 +486,7 @@ func (p *Peer) expirePins(ctx context.Context, now time.Time) {
 		return nil
 	})
 	if len(ops) > 0 {
-		if err := p.raft.Apply(ctx, ops); err == nil {
+		if err := p.apply(ctx, ops); err == nil {
 			p.log.Info("expired pins removed", "pins", len(ops))
 		}
 	}

@@ -73,6 +73,9 @@ func (p *Peer) leaderRemoveMember(ctx context.Context, id string) error {
 	isMember := slices.ContainsFunc(ms, func(m member.Member) bool { return m.ID == id })
 	inRaft := slices.ContainsFunc(servers, func(s raft.Server) bool { return string(s.ID) == id })
 	if !isMember && !inRaft {
+		if done, err := p.alreadyApplied(ctx); err != nil || done {
+			return err
+		}
 		return fmt.Errorf("peer %s: %w", id, ErrNotMember)
 	}
 	others := slices.ContainsFunc(ms, func(m member.Member) bool { return m.ID != id }) ||
@@ -140,7 +143,7 @@ func (p *Peer) moveAllocations(ctx context.Context, id string, candidates []memb
 		ops = append(ops, state.Op{Kind: state.OpPutPin, Pin: pn})
 		moved++
 		if len(ops) == 1024 {
-			err, ops = p.raft.Apply(ctx, ops), nil
+			err, ops = p.apply(ctx, ops), nil
 			return err
 		}
 		return nil
@@ -149,7 +152,7 @@ func (p *Peer) moveAllocations(ctx context.Context, id string, candidates []memb
 		return moved, err
 	}
 	if ops = append(ops, last...); len(ops) > 0 {
-		err = p.raft.Apply(ctx, ops)
+		err = p.apply(ctx, ops)
 	}
 	return moved, err
 }

@@ -19,6 +19,7 @@ import (
 	cid "github.com/ipfs/go-cid"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/flotilla-ipfs/flotilla/internal/batch"
 	"github.com/flotilla-ipfs/flotilla/internal/clusternet"
 	"github.com/flotilla-ipfs/flotilla/internal/consensus"
 	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
@@ -61,7 +62,7 @@ type Peer struct {
 	raft    *consensus.Node
 	rpc     *rpcClient
 	srv     *http.Server
-	fwd     chan forwardReq // pins on their way to the leader
+	fwd     *batch.Batcher[forwardReq] // pins on their way to the leader
 	tracker *tracker
 
 	live *liveness // leader's view of the members; reset on leadership
@@ -77,6 +78,9 @@ type Peer struct {
 // Start opens the state, starts raft and the RPC server, and joins or forms
 // the cluster in the background.
 func Start(ctx context.Context, cfg Config, d Deps) (*Peer, error) {
+	if len(cfg.Secret) < 16 {
+		return nil, errors.New("cluster secret must be at least 16 bytes")
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -105,7 +109,8 @@ func Start(ctx context.Context, cfg Config, d Deps) (*Peer, error) {
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p := &Peer{cfg: cfg, deps: d, log: d.Logger, st: st, net: n, raft: rn,
-		rpc: newRPCClient(n), cancel: cancel, live: newLiveness(), fwd: make(chan forwardReq, 4096)}
+		rpc: newRPCClient(n), cancel: cancel, live: newLiveness()}
+	p.fwd = p.newForwarder(ctx)
 	p.srv = &http.Server{Handler: p.rpcHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go p.srv.Serve(n.Listener(clusternet.ProtoRPC))
 	p.tracker = newTracker(p)
@@ -114,7 +119,6 @@ func Start(ctx context.Context, cfg Config, d Deps) (*Peer, error) {
 	p.goLoop(ctx, p.heartbeatLoop)
 	p.goLoop(ctx, p.leaderLoop)
 	p.goLoop(ctx, p.tracker.run)
-	p.goLoop(ctx, p.forwardLoop)
 	p.goLoop(ctx, p.swarmLinkLoop)
 	return p, nil
 }
@@ -141,6 +145,8 @@ func (p *Peer) Addr() string { return p.net.Addr() }
 // serve yet.
 func (p *Peer) Readiness() (ready bool, state string) {
 	switch {
+	case p.raft.Err() != nil:
+		return false, p.raft.Err().Error()
 	case p.Leader() != "":
 		return true, "ok"
 	case p.forming.Load():
@@ -148,6 +154,14 @@ func (p *Peer) Readiness() (ready bool, state string) {
 	}
 	return false, "no cluster leader known: joining, or cut off from the other peers"
 }
+
+// Stopped is closed when this peer stopped applying the replicated log
+// because it cannot (see Err): it serves no more reads, and the process
+// must restart for raft to replay the log.
+func (p *Peer) Stopped() <-chan struct{} { return p.raft.Stopped() }
+
+// Err says why the peer stopped applying the log; nil while it applies.
+func (p *Peer) Err() error { return p.raft.Err() }
 
 // IsLeader reports whether this peer leads.
 func (p *Peer) IsLeader() bool { return p.raft.IsLeader() }
@@ -184,6 +198,7 @@ func (p *Peer) Stop() error {
 	cancel()
 	p.cancel()
 	p.wg.Wait()
+	p.fwd.Stop()
 	p.srv.Close()
 	err := p.raft.Shutdown()
 	return errors.Join(err, p.net.Close(), p.st.Close())
@@ -368,7 +383,7 @@ func (p *Peer) rpcJoin(ctx context.Context, body []byte, w http.ResponseWriter) 
 		return fmt.Errorf("%w: malformed join request", pin.ErrInvalid)
 	}
 	m := wm.member()
-	if err := p.raft.Apply(ctx, []state.Op{{Kind: state.OpPutMember, Member: m}}); err != nil {
+	if err := p.apply(ctx, []state.Op{{Kind: state.OpPutMember, Member: m}}); err != nil {
 		return err
 	}
 	servers, err := p.raft.Servers()
@@ -436,7 +451,7 @@ func (p *Peer) Cut(addr string) { p.net.Cut(addr) }
 func (p *Peer) sync(ctx context.Context) error {
 	var idx uint64
 	if p.raft.IsLeader() {
-		i, err := p.raft.ReadIndex()
+		i, err := p.raft.ReadIndex(ctx)
 		if err != nil {
 			return err
 		}
@@ -452,7 +467,7 @@ func (p *Peer) sync(ctx context.Context) error {
 }
 
 func (p *Peer) rpcReadIndex(ctx context.Context, _ []byte, w http.ResponseWriter) error {
-	idx, err := p.raft.ReadIndex()
+	idx, err := p.raft.ReadIndex(ctx)
 	if err != nil {
 		return err
 	}
@@ -544,7 +559,10 @@ func (p *Peer) leaderUnpin(ctx context.Context, c cid.Cid) error {
 	if _, ok, err := p.st.Get(c); err != nil {
 		return err
 	} else if !ok {
+		if done, err := p.alreadyApplied(ctx); err != nil || done {
+			return err
+		}
 		return fmt.Errorf("%w: %s", ErrNotFound, c)
 	}
-	return p.raft.Apply(ctx, []state.Op{{Kind: state.OpDeletePin, Cid: c}})
+	return p.apply(ctx, []state.Op{{Kind: state.OpDeletePin, Cid: c}})
 }

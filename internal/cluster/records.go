@@ -60,7 +60,7 @@ func (p *Peer) leaderWriteRecord(ctx context.Context, r recordReq) error {
 	if r.Delete {
 		op = state.Op{Kind: state.OpDeleteRecord, Key: r.Key}
 	}
-	return p.raft.Apply(ctx, []state.Op{op})
+	return p.apply(ctx, []state.Op{op})
 }
 
 // Record returns the record key as of every acknowledged write.

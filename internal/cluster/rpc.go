@@ -4,18 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/flotilla-ipfs/flotilla/internal/clusternet"
 	"github.com/flotilla-ipfs/flotilla/internal/consensus"
 	"github.com/flotilla-ipfs/flotilla/internal/pin"
 	"github.com/flotilla-ipfs/flotilla/internal/placement"
+	"github.com/flotilla-ipfs/flotilla/internal/state"
 )
 
 // Peer-to-peer calls travel as HTTP/1.1 over clusternet's RPC protocol, so
@@ -51,6 +54,7 @@ func (p *Peer) methods() []method {
 		{"/v1/members/remove", leaderOnly, p.rpcRemoveMember},
 		{"/v1/gc", anyPeer, p.rpcGC},
 		{"/v1/links", anyPeer, p.rpcLinks},
+		{"/v1/send", anyPeer, p.rpcSend},
 	}
 }
 
@@ -69,7 +73,11 @@ func (p *Peer) rpcHandler() http.Handler {
 				writeRPCError(w, http.StatusBadRequest, rpcError{Error: err.Error()})
 				return
 			}
-			if err := m.handle(r.Context(), body, w); err != nil {
+			ctx := r.Context()
+			if id := r.Header.Get(requestIDHeader); id != "" && len(id) <= 64 {
+				ctx = withRequestID(ctx, id)
+			}
+			if err := m.handle(ctx, body, w); err != nil {
 				kind := errorKind(err)
 				status := map[string]int{"invalid": http.StatusBadRequest, "not_found": http.StatusNotFound,
 					"placement": http.StatusConflict, "not_leader": http.StatusMisdirectedRequest,
@@ -173,6 +181,9 @@ func (c *rpcClient) call(ctx context.Context, addr, path string, req any) (*http
 	if err != nil {
 		return nil, err
 	}
+	if id := requestID(ctx); id != "" {
+		r.Header.Set(requestIDHeader, id)
+	}
 	resp, err := c.hc.Do(r)
 	if err != nil {
 		return nil, err
@@ -220,8 +231,14 @@ func stream[T any](resp *http.Response, fn func(T) error) error {
 }
 
 // toLeader calls a leader-only method, following redirects and waiting out
-// elections until ctx ends.
+// elections until ctx ends. Every attempt carries the same request ID: an
+// attempt that follows a lost answer may reach a leader that already
+// applied the first one, and must get the answer the first would have had
+// (see alreadyApplied).
 func (p *Peer) toLeader(ctx context.Context, path string, req, out any) error {
+	if requestID(ctx) == "" {
+		ctx = withRequestID(ctx, rand.Text())
+	}
 	backoff := 20 * time.Millisecond
 	hint := ""
 	for {
@@ -253,4 +270,46 @@ func (p *Peer) toLeader(ctx context.Context, path string, req, out any) error {
 		}
 		backoff = min(backoff*2, time.Second)
 	}
+}
+
+// requestIDHeader carries the ID of a call to the leader, the same on every
+// attempt of the call.
+const requestIDHeader = "Flotilla-Request-Id"
+
+type requestIDKey struct{}
+
+func withRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// apply commits ops through the log. The ID of the request being served,
+// if any, rides in the same entry: the state remembers it for a while, so a
+// repeated attempt can learn that its first one took effect.
+func (p *Peer) apply(ctx context.Context, ops []state.Op) error {
+	if id := requestID(ctx); id != "" {
+		ops = append(slices.Clip(ops), state.Op{Kind: state.OpRequest, ID: id, At: time.Now().UTC()})
+	}
+	return p.raft.Apply(ctx, ops)
+}
+
+// alreadyApplied reports whether the request being served was applied by
+// an earlier attempt whose answer was lost (a leader that died after
+// committing, a cut connection). Writes whose repeat would answer otherwise
+// than the first attempt (an unpin that finds no pin) ask it before
+// failing. It first catches up with the log, since a new leader may not
+// have applied its predecessor's last entries yet.
+func (p *Peer) alreadyApplied(ctx context.Context) (bool, error) {
+	id := requestID(ctx)
+	if id == "" {
+		return false, nil
+	}
+	if err := p.sync(ctx); err != nil {
+		return false, err
+	}
+	return p.st.SeenRequest(id)
 }

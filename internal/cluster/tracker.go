@@ -235,7 +235,16 @@ func (t *tracker) pin(ctx context.Context, c cid.Cid) error {
 			}
 		}
 	}
-	return node.PinAdd(ctx, []cid.Cid{c}, pn.Mode != pin.Direct, pn.Name)
+	err = node.PinAdd(ctx, []cid.Cid{c}, pn.Mode != pin.Direct, pn.Name)
+	if err != nil && !node.Online() && ctx.Err() == nil {
+		// No swarm, no bitswap: the blocks come over the cluster
+		// transport or not at all.
+		if err := t.p.fetchOverCluster(ctx, pn); err != nil {
+			return err
+		}
+		err = node.PinAdd(ctx, []cid.Cid{c}, pn.Mode != pin.Direct, pn.Name)
+	}
+	return err
 }
 
 func (t *tracker) unpin(ctx context.Context, c cid.Cid) error {

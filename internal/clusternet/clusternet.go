@@ -99,6 +99,12 @@ func TLSConfig(secret []byte) (*tls.Config, error) {
 		if !ok || !bytes.Equal(other, pub) {
 			return errors.New("clusternet: peer does not hold the cluster secret")
 		}
+		// Only expiry is checked, not NotBefore: peers mint their own
+		// certificates valid from 2000, and a node whose clock has not
+		// been set yet (1970) must still join.
+		if time.Now().After(cert.NotAfter) {
+			return errors.New("clusternet: peer certificate has expired")
+		}
 		return nil
 	}
 	return &tls.Config{

@@ -2,12 +2,14 @@ package consensus
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"github.com/flotilla-ipfs/flotilla/internal/batch"
 	"github.com/flotilla-ipfs/flotilla/internal/state"
 )
 
-// Group commit: writers hand their operations to one loop, which packs
+// Group commit: writers hand their operations to a batcher, which packs
 // whatever has queued up into a single log entry. Under load an entry
 // carries thousands of operations for one fsync; alone, a write waits for
 // nothing.
@@ -22,19 +24,33 @@ type applyReq struct {
 	done chan error
 }
 
+func (n *Node) newBatcher() *batch.Batcher[applyReq] {
+	return batch.New(batch.Config[applyReq]{
+		MaxWeight: maxBatchOps, InFlight: maxInFlight, Queue: 4096,
+		Weight: func(r applyReq) int { return len(r.ops) },
+		Flush:  n.commit,
+		Drop:   func(r applyReq) { r.done <- ErrNotLeader },
+	})
+}
+
 // Apply commits ops through the log and returns once they are applied on
 // this server (the leader). Leader only.
 func (n *Node) Apply(ctx context.Context, ops []state.Op) error {
 	if !n.IsLeader() {
 		return ErrNotLeader
 	}
+	// Refused here, an op that lacks its subject never enters the log,
+	// where it might not even decode and would stop every server.
+	for _, op := range ops {
+		if err := op.Check(); err != nil {
+			return err
+		}
+	}
 	req := applyReq{ops: ops, done: make(chan error, 1)}
-	select {
-	case n.applyCh <- req:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.stop:
+	if err := n.batcher.Submit(ctx, req); errors.Is(err, batch.ErrStopped) {
 		return ErrNotLeader
+	} else if err != nil {
+		return err
 	}
 	select {
 	case err := <-req.done:
@@ -44,52 +60,30 @@ func (n *Node) Apply(ctx context.Context, ops []state.Op) error {
 	}
 }
 
-func (n *Node) batchLoop() {
-	defer close(n.done)
-	slots := make(chan struct{}, maxInFlight)
-	for {
-		var batch []applyReq
-		select {
-		case r := <-n.applyCh:
-			batch = append(batch, r)
-		case <-n.stop:
-			return
+// commit writes one log entry for a group of requests and answers each
+// with its own outcome.
+func (n *Node) commit(group []applyReq) {
+	var ops []state.Op
+	for _, r := range group {
+		ops = append(ops, r.ops...)
+	}
+	f := n.raft.Apply(encodeOps(ops), applyTimeout)
+	err := leaderErr(f.Error())
+	var rejected []error
+	if err == nil {
+		switch res := f.Response().(type) {
+		case error:
+			err = res
+		case applyResult:
+			rejected = res.rejected
 		}
-		// Wait for a free slot before packing: while the log is busy,
-		// more writes queue up and ride in the same entry.
-		select {
-		case slots <- struct{}{}:
-		case <-n.stop:
-			batch[0].done <- ErrNotLeader
-			return
+	}
+	for _, r := range group {
+		if err != nil || rejected == nil {
+			r.done <- err
+			continue
 		}
-		count := len(batch[0].ops)
-	fill:
-		for count < maxBatchOps {
-			select {
-			case r := <-n.applyCh:
-				batch = append(batch, r)
-				count += len(r.ops)
-			default:
-				break fill
-			}
-		}
-		var ops []state.Op
-		for _, r := range batch {
-			ops = append(ops, r.ops...)
-		}
-		f := n.raft.Apply(encodeOps(ops), applyTimeout)
-		go func() {
-			defer func() { <-slots }()
-			err := leaderErr(f.Error())
-			if err == nil {
-				if res, ok := f.Response().(error); ok {
-					err = res
-				}
-			}
-			for _, r := range batch {
-				r.done <- err
-			}
-		}()
+		r.done <- errors.Join(rejected[:len(r.ops)]...)
+		rejected = rejected[len(r.ops):]
 	}
 }

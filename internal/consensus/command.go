@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"time"
 
 	cid "github.com/ipfs/go-cid"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -30,6 +31,7 @@ const (
 	opID     = 5
 	opKey    = 6
 	opValue  = 7
+	opAt     = 8 // unix nanoseconds
 	opsOp    = 1 // repeated op in the entry body
 )
 
@@ -64,6 +66,11 @@ func encodeOps(ops []state.Op) []byte {
 		case state.OpDeleteRecord:
 			op = protowire.AppendTag(op, opKey, protowire.BytesType)
 			op = protowire.AppendString(op, o.Key)
+		case state.OpRequest:
+			op = protowire.AppendTag(op, opID, protowire.BytesType)
+			op = protowire.AppendString(op, o.ID)
+			op = protowire.AppendTag(op, opAt, protowire.VarintType)
+			op = protowire.AppendVarint(op, uint64(o.At.UnixNano()))
 		}
 		b = protowire.AppendTag(b, opsOp, protowire.BytesType)
 		b = protowire.AppendBytes(b, op)
@@ -136,6 +143,8 @@ func decodeOp(b []byte) (state.Op, error) {
 			o.Key = string(v)
 		case opValue:
 			o.Value = bytes.Clone(v)
+		case opAt:
+			o.At = time.Unix(0, int64(x)).UTC()
 		}
 		if err != nil {
 			return o, fmt.Errorf("%w: %v", errBadCommand, err)

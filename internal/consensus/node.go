@@ -13,12 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
-	"github.com/flotilla-ipfs/flotilla/internal/state"
+	"github.com/flotilla-ipfs/flotilla/internal/batch"
 )
 
 // ErrNotLeader is returned by leader-only operations on a follower.
@@ -50,19 +51,20 @@ func DefaultConfig() Config {
 type Node struct {
 	raft  *raft.Raft
 	fsm   *fsm
-	st    *state.Store
 	logs  *logStore
 	trans *raft.NetworkTransport
 	log   *slog.Logger
 
-	applyCh chan applyReq
-	stop    chan struct{}
-	done    chan struct{}
+	batcher *batch.Batcher[applyReq]
+
+	// readyTerm is the last term in which this server, leading, saw every
+	// entry of earlier terms applied (see ReadIndex).
+	readyTerm atomic.Uint64
 }
 
 // New starts the raft server over an already opened state and a stream
 // layer (clusternet's raft listener). It neither bootstraps nor joins.
-func New(cfg Config, st *state.Store, stream raft.StreamLayer, log *slog.Logger) (*Node, error) {
+func New(cfg Config, st State, stream raft.StreamLayer, log *slog.Logger) (*Node, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -90,21 +92,23 @@ func New(cfg Config, st *state.Store, stream raft.StreamLayer, log *slog.Logger)
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.MaxAppendEntries = 256
 	rc.BatchApplyCh = true
-	// The state is persistent (pebble, synced per entry): on restart it is
-	// already at or past the latest snapshot, so restoring would only cost
-	// time. New or lagging servers still install snapshots from the leader.
+	// The state is persistent and synced before every snapshot: on restart
+	// it is normally at or past the latest snapshot, so restoring would
+	// only cost time. It is behind only if a crash interrupted the install
+	// of a snapshot from the leader; then the snapshot is restored.
 	rc.NoSnapshotRestoreOnStart = true
-	f := &fsm{st: st}
-	f.applied.Store(st.Applied())
+	if list, err := snaps.List(); err == nil && len(list) > 0 && list[0].Index > st.Applied() {
+		rc.NoSnapshotRestoreOnStart = false
+	}
+	f := newFSM(st, log)
 	r, err := raft.NewRaft(rc, f, logs, logs, snaps, trans)
 	if err != nil {
 		trans.Close()
 		logs.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	n := &Node{raft: r, fsm: f, st: st, logs: logs, trans: trans, log: log,
-		applyCh: make(chan applyReq, 4096), stop: make(chan struct{}), done: make(chan struct{})}
-	go n.batchLoop()
+	n := &Node{raft: r, fsm: f, logs: logs, trans: trans, log: log}
+	n.batcher = n.newBatcher()
 	return n, nil
 }
 
@@ -164,27 +168,60 @@ func (n *Node) RemoveServer(id string) error {
 // ReadIndex returns an index that every read must wait for to see every
 // write acknowledged before the call: the leader's commit index, after the
 // leader confirmed it still leads. Leader only.
-func (n *Node) ReadIndex() (uint64, error) {
+//
+// A new leader's commit index may not yet cover entries its predecessor
+// committed: raft counts them committed only once an entry of the new term
+// is. So the first read of each term commits an empty command, which every
+// server's FSM applies (raft's own no-op and barrier entries never reach
+// it, and an index no FSM passes would stall WaitApplied).
+func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	if err := leaderErr(n.raft.VerifyLeader().Error()); err != nil {
 		return 0, err
+	}
+	if term := n.raft.CurrentTerm(); n.readyTerm.Load() != term {
+		if err := n.Apply(ctx, nil); err != nil {
+			return 0, err
+		}
+		n.readyTerm.Store(term)
 	}
 	return n.raft.CommitIndex(), nil
 }
 
-// WaitApplied blocks until this server's FSM has applied index. Raft's
-// election no-op never reaches the FSM; a new leader writes a command right
-// after it (the cluster records its leader as a member), so the FSM passes
-// the no-op's index within one round trip.
+// WaitApplied blocks until this server's FSM has applied index, or fails
+// with the FSM's failure once it stopped applying. Raft's election no-op
+// never reaches the FSM; a new leader writes a command right after it (the
+// cluster records its leader as a member), so the FSM passes the no-op's
+// index within one round trip.
 func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
-	for n.fsm.applied.Load() < index {
+	for {
+		applied, advanced, failed := n.fsm.appliedIndex()
+		switch {
+		case failed != nil:
+			return failed
+		case applied >= index:
+			return nil
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Millisecond):
+		case <-advanced:
 		}
 	}
-	return nil
 }
+
+// Applied is the index of the last entry this server applied.
+func (n *Node) Applied() uint64 {
+	applied, _, _ := n.fsm.appliedIndex()
+	return applied
+}
+
+// Stopped is closed when this server stopped applying the log (see Err).
+func (n *Node) Stopped() <-chan struct{} { return n.fsm.stopped }
+
+// Err is the failure that stopped this server from applying the log (it
+// wraps ErrFailed), nil while it applies. A server in this state serves no
+// reads and must be restarted.
+func (n *Node) Err() error { return n.fsm.failure() }
 
 // LeadershipTransfer hands leadership to another voter, if this leads.
 func (n *Node) LeadershipTransfer() error {
@@ -202,8 +239,7 @@ func (n *Node) Stats() map[string]string { return n.raft.Stats() }
 
 // Shutdown stops raft and closes the log. The state is the caller's.
 func (n *Node) Shutdown() error {
-	close(n.stop)
-	<-n.done
+	n.batcher.Stop()
 	err := n.raft.Shutdown().Error()
 	return errors.Join(err, n.trans.Close(), n.logs.Close())
 }

@@ -100,7 +100,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: %w", name, addr, err))
 		}
 	}
-	errs = append(errs, c.Storage.Validate(), c.Node.Validate(), c.Auth.validate())
+	errs = append(errs, c.Storage.Validate(), c.Node.Validate(), c.Auth.validate(), c.Cluster.Validate())
 	if c.GatewayListen != "" {
 		errs = append(errs, c.Gateway.Validate())
 	}

@@ -182,6 +182,17 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 		ready(listen)
 	}
 
+	// A peer that cannot apply what the cluster agreed on must not serve:
+	// the process exits with the reason, the orchestrator restarts it, and
+	// raft replays the log from what the state holds.
+	g.Go(func() error {
+		select {
+		case <-peer.Stopped():
+			return fmt.Errorf("cluster: %w", peer.Err())
+		case <-gctx.Done():
+			return nil
+		}
+	})
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down")

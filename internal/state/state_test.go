@@ -51,16 +51,16 @@ func TestApplyListAllocationsSnapshot(t *testing.T) {
 		ops = append(ops, Op{Kind: OpPutPin, Pin: pin.Pin{Cid: testCid(i), Mode: pin.Recursive, Allocations: []string{"a", fmt.Sprint("p", i%2)}}})
 	}
 	ops = append(ops, Op{Kind: OpPutMember, Member: member.Member{ID: "a", Zone: "z1"}})
-	if err := s.Apply(1, ops); err != nil {
+	if _, err := s.Apply(1, ops); err != nil {
 		t.Fatal(err)
 	}
 	// Reallocating a pin moves it in the allocation index.
 	moved := pin.Pin{Cid: testCid(0), Mode: pin.Recursive, Allocations: []string{"b"}}
-	if err := s.Apply(2, []Op{{Kind: OpPutPin, Pin: moved}, {Kind: OpDeletePin, Cid: testCid(1)}}); err != nil {
+	if _, err := s.Apply(2, []Op{{Kind: OpPutPin, Pin: moved}, {Kind: OpDeletePin, Cid: testCid(1)}}); err != nil {
 		t.Fatal(err)
 	}
 	// A replayed entry is skipped.
-	if err := s.Apply(2, []Op{{Kind: OpDeletePin, Cid: testCid(2)}}); err != nil {
+	if _, err := s.Apply(2, []Op{{Kind: OpDeletePin, Cid: testCid(2)}}); err != nil {
 		t.Fatal(err)
 	}
 	count := func(peer string) int {
@@ -130,10 +130,10 @@ func TestRecords(t *testing.T) {
 		{Kind: OpPutRecord, Key: "tok/c", Value: []byte("3")},
 		{Kind: OpPutRecord, Key: "tol", Value: []byte("not a token")},
 	}
-	if err := s.Apply(1, ops); err != nil {
+	if _, err := s.Apply(1, ops); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Apply(2, []Op{{Kind: OpDeleteRecord, Key: "tok/c"}, {Kind: OpPutRecord, Key: "tok/b", Value: []byte("2'")}}); err != nil {
+	if _, err := s.Apply(2, []Op{{Kind: OpDeleteRecord, Key: "tok/c"}, {Kind: OpPutRecord, Key: "tok/b", Value: []byte("2'")}}); err != nil {
 		t.Fatal(err)
 	}
 	list := func(s *Store, after string) string {

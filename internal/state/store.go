@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -31,7 +32,11 @@ var (
 	prefixAlloc  = []byte("a/") // a/<peer>/<cid>: the pins allocated to a peer
 	prefixMember = []byte("m/")
 	prefixRecord = []byte("x/") // x/<key>: records of the APIs (tokens, pin requests)
-	keyApplied   = []byte("z/applied")
+	// q/<id> → when, and w/<when><id>: the IDs of requests recently
+	// applied, so that a request retried after a lost answer is recognised.
+	prefixRequest     = []byte("q/")
+	prefixRequestWhen = []byte("w/")
+	keyApplied        = []byte("z/applied")
 )
 
 // OpKind numbers are persisted in the raft log: append only, never reuse.
@@ -45,6 +50,7 @@ const (
 	OpDeleteMember OpKind = 4
 	OpPutRecord    OpKind = 5
 	OpDeleteRecord OpKind = 6
+	OpRequest      OpKind = 7
 )
 
 // Op is one change. Only the fields of its kind are set.
@@ -53,10 +59,20 @@ type Op struct {
 	Pin    pin.Pin       // OpPutPin
 	Cid    cid.Cid       // OpDeletePin
 	Member member.Member // OpPutMember
-	ID     string        // OpDeleteMember
+	ID     string        // OpDeleteMember; OpRequest: the request's ID
 	Key    string        // OpPutRecord, OpDeleteRecord
 	Value  []byte        // OpPutRecord
+	At     time.Time     // OpRequest: when the leader accepted it
 }
+
+// RequestMemory is how long the ID of an applied request is remembered: far
+// longer than any caller keeps retrying one.
+const RequestMemory = 10 * time.Minute
+
+// ErrRejected marks an operation the state refuses for what it says, not
+// for anything about this peer: every peer refuses it alike, so it is the
+// entry's answer and the other operations of the entry still apply.
+var ErrRejected = errors.New("operation rejected")
 
 // maxPendingChanges bounds the change feed; past it, watchers are told to
 // resynchronise fully instead.
@@ -129,73 +145,162 @@ func recordKey(key string) []byte { return append(bytes.Clone(prefixRecord), key
 // Apply applies the ops of log entry index atomically, with the index, so a
 // crash never leaves half an entry applied. An entry at or below the applied
 // index is a replay and is skipped.
-func (s *Store) Apply(index uint64, ops []Op) error {
+//
+// The two results mean different things. rejected (nil, or one error per
+// op) holds the ops refused for their content (ErrRejected): the same on
+// every peer, so they are part of the outcome of the entry. err is a
+// failure of this peer (its disk, an op kind this version does not know):
+// nothing of the entry was applied, and the caller must not go on to the
+// next entry as if it had been.
+func (s *Store) Apply(index uint64, ops []Op) (rejected []error, err error) {
 	if index <= s.applied.Load() {
-		return nil
+		return nil, nil
 	}
 	b := s.db.NewIndexedBatch()
 	defer b.Close()
 	var changed []cid.Cid
-	for _, op := range ops {
+	for i, op := range ops {
+		if err := op.Check(); err != nil {
+			if rejected == nil {
+				rejected = make([]error, len(ops))
+			}
+			rejected[i] = err
+			continue
+		}
 		switch op.Kind {
 		case OpPutPin:
 			if err := s.unindex(b, op.Pin.Cid); err != nil {
-				return err
+				return nil, err
 			}
 			if err := b.Set(pinKey(op.Pin.Cid), EncodePin(nil, op.Pin), nil); err != nil {
-				return err
+				return nil, err
 			}
 			for _, a := range op.Pin.Allocations {
 				if err := b.Set(allocKey(a, op.Pin.Cid), nil, nil); err != nil {
-					return err
+					return nil, err
 				}
 			}
 			changed = append(changed, op.Pin.Cid)
 		case OpDeletePin:
 			if err := s.unindex(b, op.Cid); err != nil {
-				return err
+				return nil, err
 			}
 			if err := b.Delete(pinKey(op.Cid), nil); err != nil {
-				return err
+				return nil, err
 			}
 			changed = append(changed, op.Cid)
 		case OpPutMember:
 			if err := b.Set(memberKey(op.Member.ID), EncodeMember(nil, op.Member), nil); err != nil {
-				return err
+				return nil, err
 			}
 			defer s.membersGen.Add(1)
 		case OpDeleteMember:
 			if err := b.Delete(memberKey(op.ID), nil); err != nil {
-				return err
+				return nil, err
 			}
 			defer s.membersGen.Add(1)
 		case OpPutRecord:
 			if err := b.Set(recordKey(op.Key), op.Value, nil); err != nil {
-				return err
+				return nil, err
 			}
 		case OpDeleteRecord:
 			if err := b.Delete(recordKey(op.Key), nil); err != nil {
-				return err
+				return nil, err
+			}
+		case OpRequest:
+			if err := s.rememberRequest(b, op); err != nil {
+				return nil, err
 			}
 		default:
-			return fmt.Errorf("state: unknown op kind %d", op.Kind)
+			return nil, fmt.Errorf("state: op kind %d is unknown to this version", op.Kind)
 		}
 	}
 	var idx [8]byte
 	binary.BigEndian.PutUint64(idx[:], index)
 	if err := b.Set(keyApplied, idx[:], nil); err != nil {
-		return err
+		return nil, err
 	}
 	// Not synced: the raft log is, and a crash that loses the tail of the
 	// state is repaired by raft replaying the log after its last snapshot.
 	// That holds as long as the state on disk never runs behind a snapshot
 	// (raft restores none at start): Sync is called before each one.
 	if err := b.Commit(pebble.NoSync); err != nil {
-		return err
+		return nil, err
 	}
 	s.applied.Store(index)
 	s.notify(changed)
+	return rejected, nil
+}
+
+// Check refuses an op whose content no state could apply. It looks at
+// nothing but the op, so every peer decides alike.
+func (op Op) Check() error {
+	var bad bool
+	switch op.Kind {
+	case OpPutPin:
+		bad = !op.Pin.Cid.Defined()
+	case OpDeletePin:
+		bad = !op.Cid.Defined()
+	case OpPutMember:
+		bad = op.Member.ID == ""
+	case OpDeleteMember, OpRequest:
+		bad = op.ID == ""
+	case OpPutRecord, OpDeleteRecord:
+		bad = op.Key == ""
+	}
+	if bad {
+		return fmt.Errorf("%w: op kind %d lacks its subject", ErrRejected, op.Kind)
+	}
 	return nil
+}
+
+// rememberRequest records a request ID and forgets those older than
+// RequestMemory, by the leader's clock written in the entry: every peer
+// forgets the same ones.
+func (s *Store) rememberRequest(b *pebble.Batch, op Op) error {
+	cutoff := op.At.Add(-RequestMemory)
+	it, err := b.NewIter(&pebble.IterOptions{LowerBound: prefixRequestWhen, UpperBound: requestWhenKey(cutoff, "")})
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		id := it.Key()[len(prefixRequestWhen)+8:]
+		if err := b.Delete(append(bytes.Clone(prefixRequest), id...), nil); err != nil {
+			it.Close()
+			return err
+		}
+		if err := b.Delete(bytes.Clone(it.Key()), nil); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	when := requestWhenKey(op.At, op.ID)
+	if err := b.Set(append(bytes.Clone(prefixRequest), op.ID...), when[len(prefixRequestWhen):len(prefixRequestWhen)+8], nil); err != nil {
+		return err
+	}
+	return b.Set(when, nil, nil)
+}
+
+func requestWhenKey(at time.Time, id string) []byte {
+	k := binary.BigEndian.AppendUint64(bytes.Clone(prefixRequestWhen), uint64(max(at.UnixNano(), 0)))
+	return append(k, id...)
+}
+
+// SeenRequest reports whether a request with this ID was applied within
+// RequestMemory.
+func (s *Store) SeenRequest(id string) (bool, error) {
+	_, closer, err := s.db.Get(append(bytes.Clone(prefixRequest), id...))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	closer.Close()
+	return true, nil
 }
 
 // unindex removes the allocation index entries of the pin c, if stored.

@@ -1,0 +1,134 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flotilla-ipfs/flotilla/internal/pin"
+)
+
+// newLeader waits until a peer other than old leads.
+func (tc *testCluster) newLeader(old *testPeer) *testPeer {
+	tc.t.Helper()
+	var lead *testPeer
+	eventually(tc.t, 15*time.Second, "a new leader", func() error {
+		for _, tp := range tc.peers {
+			if tp != old && tp.peer != nil && tp.peer.IsLeader() {
+				lead = tp
+				return nil
+			}
+		}
+		return errors.New("no new leader")
+	})
+	return lead
+}
+
+// The old leader applies a forwarded unpin and dies before answering; the
+// follower repeats the call, which reaches the new leader: the answer must
+// be the first attempt's (done), not "no such pin". Another request to
+// unpin the same CID is told it is not there.
+func TestRepeatedUnpinAnswersAsTheFirstAttempt(t *testing.T) {
+	tc := newCluster(t, 3, "z1", "z2", "z3")
+	tc.waitMembers(3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	old := tc.leader()
+	follower := tc.peers[slices.IndexFunc(tc.peers, func(tp *testPeer) bool { return tp != old })]
+	c := fakeCid(0)
+	if _, err := follower.peer.Pin(ctx, pin.Pin{Cid: c}); err != nil {
+		t.Fatal(err)
+	}
+
+	attempt := withRequestID(ctx, "unpin-after-a-lost-answer")
+	if err := follower.peer.toLeader(attempt, "/v1/unpin", cidReq{Cid: c.String()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	tc.partition(slices.Index(tc.peers, old))
+	lead := tc.newLeader(old)
+	eventually(t, 10*time.Second, "the follower knows the new leader", func() error {
+		if follower.peer.Leader() != lead.peer.deps.ID {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	if err := follower.peer.toLeader(attempt, "/v1/unpin", cidReq{Cid: c.String()}, nil); err != nil {
+		t.Fatalf("repeated unpin at the new leader: %v, want the first attempt's success", err)
+	}
+	if err := follower.peer.Unpin(ctx, c); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a new unpin of the absent pin = %v, want ErrNotFound", err)
+	}
+}
+
+// Clients unpin through the followers while the leader is cut off mid-way:
+// every unpin succeeds exactly as if nothing happened, and none of the pins
+// is left.
+func TestUnpinsThroughFollowersWhileTheLeaderDies(t *testing.T) {
+	tc := newCluster(t, 3, "z1", "z2", "z3")
+	tc.waitMembers(3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	old := tc.leader()
+	var followers []*testPeer
+	for _, tp := range tc.peers {
+		if tp != old {
+			followers = append(followers, tp)
+		}
+	}
+	const n, workers = 600, 16
+	for i := range n {
+		if _, err := followers[i%2].peer.Pin(ctx, pin.Pin{Cid: fakeCid(i), ReplicationMin: 1, ReplicationMax: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	jobs := make(chan int)
+	var done atomic.Int64
+	var mu sync.Mutex
+	var failures []error
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				if err := followers[w%2].peer.Unpin(ctx, fakeCid(i)); err != nil {
+					mu.Lock()
+					failures = append(failures, fmt.Errorf("unpin %d: %w", i, err))
+					mu.Unlock()
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	cut := false
+	for i := range n {
+		if !cut && done.Load() >= n/3 {
+			tc.partition(slices.Index(tc.peers, old))
+			cut = true
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if !cut {
+		t.Fatal("the leader was never cut off during the load")
+	}
+	if len(failures) > 0 {
+		t.Fatalf("%d of %d unpins failed, first: %v", len(failures), n, failures[0])
+	}
+	lead := tc.newLeader(old)
+	left := 0
+	err := lead.peer.List(ctx, func(pin.Pin) error { left++; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Fatalf("%d pins left after every unpin succeeded", left)
+	}
+}
