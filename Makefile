@@ -10,8 +10,15 @@ CADDY := $(TOOLS)/caddy
 CADDY_VERSION := v2.11.9
 FUZZTIME ?= 30s
 
-.PHONY: run build test check unit e2e cdk-test tools bench bench-gateway bench-cluster bench-compare bench-add-cluster fuzz clean \
+.PHONY: help run build test check unit e2e cdk-test tools bench bench-gateway bench-cluster bench-compare bench-add-cluster fuzz clean \
 	image lb-image compose-up compose-down compose-test cdk-synth
+
+# A bare `make` is still `make run`; `make help` lists the targets.
+.DEFAULT_GOAL := run
+
+## help: list the documented targets (a `## target: description` line above each)
+help:
+	@awk '/^## [A-Za-z0-9_-]+: / { sub(/^## /, ""); n = index($$0, ":"); printf "  %-18s %s\n", substr($$0, 1, n - 1), substr($$0, n + 2) }' $(MAKEFILE_LIST)
 
 ## run: start a single-node flotilla with built-in defaults (data in ~/.flotilla)
 run:
@@ -24,6 +31,7 @@ build:
 ## test: formatting, vet, staticcheck, every test with the race detector, the compose stack end to end, the CDK app
 test: tools check unit e2e cdk-test
 
+## check: gofmt, go vet (with the e2e tag for deploy), staticcheck
 check: tools
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
@@ -31,6 +39,7 @@ check: tools
 	$(GO) vet -tags e2e ./deploy/...
 	$(STATICCHECK) ./...
 
+## unit: every Go test with the race detector (25 minutes at most)
 unit: tools
 	FLOTILLA_KUBO=$(KUBO) FLOTILLA_CLUSTER_CTL=$(CLUSTERCTL) $(GO) test -race -timeout 25m ./...
 
@@ -123,5 +132,6 @@ fuzz:
 	  done; \
 	done
 
+## clean: remove bin, .tools and .bench
 clean:
 	rm -rf bin .tools .bench

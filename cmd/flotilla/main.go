@@ -28,6 +28,7 @@ import (
 	"github.com/flotilla-ipfs/flotilla/internal/config"
 	"github.com/flotilla-ipfs/flotilla/internal/daemon"
 	"github.com/flotilla-ipfs/flotilla/internal/kuborpc"
+	"github.com/flotilla-ipfs/flotilla/internal/logbridge"
 	"github.com/flotilla-ipfs/flotilla/internal/repo"
 )
 
@@ -82,20 +83,29 @@ func newRoot() *cobra.Command {
 	return root
 }
 
-// logger builds the process's slog logger from the log flags.
+// logger builds the process's slog logger from the log flags, and routes
+// the libraries' loggers (go-log, libp2p) into it; raft's goes through it
+// too (consensus). A record carries one component attribute, the innermost.
 func (g *globals) logger(w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: %w", g.logLevel, err)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
 	switch g.logFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", g.logFormat)
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", g.logFormat)
+	log := slog.New(logbridge.OneComponent(h))
+	// The libraries are chattier than flotilla: errors only, as go-log's
+	// and Kubo's default (GOLOG_LOG_LEVEL, when set, decides instead).
+	logbridge.GoLog(log, max(level, slog.LevelError))
+	return log, nil
 }
 
 // settingsFile returns the settings file to read and whether it may be

@@ -2,6 +2,7 @@ package arch
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -37,16 +38,71 @@ var rules = []struct {
 		"the CLI's REST client knows the API's wire format only, not the server's code or a network stack"},
 }
 
+// Families of imports the domain packages keep away from.
+var (
+	network = []string{"github.com/libp2p/go-libp2p/core", "github.com/libp2p/go-libp2p/p2p", "github.com/libp2p/go-libp2p-kad-dht",
+		"github.com/multiformats/go-multiaddr", "github.com/ipfs/boxo"}
+	storage = []string{"github.com/cockroachdb/pebble", "github.com/ipfs/go-datastore", "github.com/ipfs/go-ds-"}
+	raft    = []string{"github.com/hashicorp/raft", "github.com/hashicorp/go-hclog"}
+)
+
+// layers: the cluster's domain packages from the bottom up, each with the
+// only flotilla packages it may reach (directly or not), the imports it
+// must never reach, and why.
+var layers = []struct {
+	pkg      string
+	internal []string
+	banned   []string
+	why      string
+}{
+	{"internal/member", nil, []string{"github.com/", "golang.org/", "net"},
+		"a member is plain data, what a peer knows of another: no library, no network (its cluster address is a string others dial)"},
+	{"internal/pin", nil, slices.Concat([]string{"net", "log"}, network, storage, raft),
+		"a pin is a domain value, a CID with its options and statuses: nothing of where it is stored, how it travels or who logs it"},
+	{"internal/placement", []string{"internal/pin", "internal/member"}, slices.Concat([]string{"net", "log"}, network, storage, raft),
+		"placement decides from the pin and the members it is given only: a pure function, with no state, raft or network to consult"},
+	{"internal/state", []string{"internal/pin", "internal/member"}, slices.Concat(network, raft),
+		"the state stores pins and members in pebble; it knows nothing of raft (consensus applies entries to it), the network or the cluster"},
+	{"internal/consensus", []string{"internal/state", "internal/pin", "internal/member", "internal/batch", "internal/logbridge"}, network,
+		"consensus knows raft and the state it applies to (and the generic group commit, batch); its transport is the raft.StreamLayer it is given, and the cluster, the daemon and the APIs are above it"},
+	{"internal/logbridge", nil, slices.Concat(network, storage, []string{"github.com/hashicorp/raft"}),
+		"the log bridges adapt logging libraries only, cheap to import from any layer (consensus uses one)"},
+}
+
+func deps(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", mod+pkg).Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", pkg, err)
+	}
+	return strings.Fields(string(out))
+}
+
 func TestDependencyRules(t *testing.T) {
 	for _, r := range rules {
-		out, err := exec.Command("go", "list", "-deps", mod+r.pkg).Output()
-		if err != nil {
-			t.Fatalf("go list -deps %s: %v", r.pkg, err)
-		}
-		for _, dep := range strings.Fields(string(out)) {
+		for _, dep := range deps(t, r.pkg) {
 			for _, b := range r.banned {
 				if strings.HasPrefix(dep, b) && dep != mod+r.pkg {
 					t.Errorf("%s depends on %s, which it must not: %s", r.pkg, dep, r.why)
+				}
+			}
+		}
+	}
+}
+
+func TestLayers(t *testing.T) {
+	for _, l := range layers {
+		for _, dep := range deps(t, l.pkg) {
+			if dep == mod+l.pkg {
+				continue
+			}
+			if own, ok := strings.CutPrefix(dep, mod); ok && !slices.Contains(l.internal, own) {
+				t.Errorf("%s depends on %s; it may reach %v only: %s", l.pkg, dep, l.internal, l.why)
+				continue
+			}
+			for _, b := range l.banned {
+				if strings.HasPrefix(dep, b) {
+					t.Errorf("%s depends on %s, which it must not: %s", l.pkg, dep, l.why)
 				}
 			}
 		}

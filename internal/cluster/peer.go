@@ -101,7 +101,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (*Peer, error) {
 	rcfg := consensus.DefaultConfig()
 	rcfg.Dir, rcfg.ID, rcfg.Addr = filepath.Join(d.Dir, "raft"), d.ID, n.Addr()
 	rcfg.TrailingLogs = cfg.TrailingLogs
-	rn, err := consensus.New(rcfg, st, &streamLayer{n}, d.Logger.With("subsystem", "raft"))
+	rn, err := consensus.New(rcfg, st, &streamLayer{n}, d.Logger)
 	if err != nil {
 		n.Close()
 		st.Close()

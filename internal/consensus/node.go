@@ -8,11 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/flotilla-ipfs/flotilla/internal/batch"
+	"github.com/flotilla-ipfs/flotilla/internal/logbridge"
 )
 
 // ErrNotLeader is returned by leader-only operations on a follower.
@@ -72,7 +71,7 @@ func New(cfg Config, st State, stream raft.StreamLayer, log *slog.Logger) (*Node
 	if err != nil {
 		return nil, err
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: &slogWriter{log: log}})
+	hlog := logbridge.HCLog(log, "raft", hclog.Warn)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog)
 	if err != nil {
 		logs.Close()
@@ -250,19 +249,3 @@ func leaderErr(err error) error {
 	}
 	return err
 }
-
-// slogWriter turns hclog's lines into slog records.
-type slogWriter struct{ log *slog.Logger }
-
-func (w *slogWriter) Write(p []byte) (int, error) {
-	msg := strings.TrimSpace(string(p))
-	switch {
-	case strings.Contains(msg, "[ERROR]"):
-		w.log.Error(msg)
-	default:
-		w.log.Warn(msg)
-	}
-	return len(p), nil
-}
-
-var _ io.Writer = (*slogWriter)(nil)

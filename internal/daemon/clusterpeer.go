@@ -36,16 +36,26 @@ func startCluster(ctx context.Context, cfg Config, st *Stores, node *ipfs.Node, 
 		if cc.Announce, err = hostPort(cfg.ClusterAnnounce); err != nil {
 			return nil, fmt.Errorf("cluster-announce: %w", err)
 		}
-	} else {
-		cc.Announce = announceAddr(ctx, cc.Listen, cc.Join)
+		if !dialable(cc.Announce) {
+			return nil, fmt.Errorf("cluster-announce %q: a wildcard address or port 0, which no peer can dial", cfg.ClusterAnnounce)
+		}
+	}
+	// Bound here rather than by the cluster, so that the announced address
+	// has the port actually bound (a --cluster-listen with port 0).
+	ln, err := net.Listen("tcp", cc.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("cluster listen on %s: %w", cc.Listen, err)
+	}
+	if cc.Announce == "" {
+		cc.Announce = announceAddr(ctx, ln.Addr().String(), cc.Join)
 	}
 	if cc.Zone == "" {
 		cc.Zone = ecsZone(ctx)
 	}
 	id := st.Repo.ID.String()
 	blocksDir := st.Repo.Dir("blocks")
-	return cluster.Start(ctx, cc, cluster.Deps{
-		Dir: st.Repo.Dir("cluster"), ID: id, Node: node, Logger: log,
+	peer, err := cluster.Start(ctx, cc, cluster.Deps{
+		Dir: st.Repo.Dir("cluster"), ID: id, Node: node, Logger: log, Listener: ln,
 		SwarmAddrs: func() []string {
 			if nw == nil {
 				return nil
@@ -64,6 +74,11 @@ func startCluster(ctx context.Context, cfg Config, st *Stores, node *ipfs.Node, 
 			return fs.Bavail * uint64(fs.Bsize)
 		},
 	})
+	if err != nil {
+		ln.Close() // the cluster may have taken it over and closed it already
+		return nil, err
+	}
+	return peer, nil
 }
 
 // clusterListen applies the default: the public cluster port online,
@@ -79,14 +94,16 @@ func clusterListen(cfg Config) (string, error) {
 }
 
 // announceAddr picks the address other peers dial when the cluster port is
-// bound to every interface and none was given: the local address this host
-// uses to reach the join peers (on a host with several networks, the one
-// they share), else its first global unicast address. A container on ECS
-// or Kubernetes has one, and learns it this way without a per-task
-// setting. Empty (the bound address) when the port is bound to one address
-// or nothing fits.
-func announceAddr(ctx context.Context, listen string, join []string) string {
-	host, port, err := net.SplitHostPort(listen)
+// bound to every interface and none was given (bound is the listener's
+// address, with the port actually bound): the local address this host uses
+// to reach the join peers (on a host with several networks, the one they
+// share), else its first global unicast address, else loopback (the peers
+// of this host only, but never the wildcard: a peer dialing [::] reaches
+// itself). A container on ECS or Kubernetes has one, and learns it this
+// way without a per-task setting. Empty (the bound address) when the port
+// is bound to one address.
+func announceAddr(ctx context.Context, bound string, join []string) string {
+	host, port, err := net.SplitHostPort(bound)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsUnspecified() {
 		return ""
 	}
@@ -108,20 +125,34 @@ func announceAddr(ctx context.Context, listen string, join []string) string {
 		}
 		local := c.LocalAddr().(*net.UDPAddr).IP
 		c.Close()
-		if !local.IsLoopback() {
+		if !local.IsLoopback() && !local.IsUnspecified() {
 			return net.JoinHostPort(local.String(), port)
 		}
 	}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return ""
-	}
+	addrs, _ := net.InterfaceAddrs()
+	return interfaceAnnounce(addrs, port)
+}
+
+// interfaceAnnounce is the first global unicast address of addrs with
+// port, else loopback.
+func interfaceAnnounce(addrs []net.Addr, port string) string {
 	for _, a := range addrs {
 		if n, ok := a.(*net.IPNet); ok && n.IP.IsGlobalUnicast() {
 			return net.JoinHostPort(n.IP.String(), port)
 		}
 	}
-	return ""
+	return net.JoinHostPort("127.0.0.1", port)
+}
+
+// dialable reports whether host:port names one host and a port: not a
+// wildcard address, not port 0.
+func dialable(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || port == "0" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsUnspecified()
 }
 
 // hostPort accepts host:port or a /ip4|/ip6|/dns…/tcp/… multiaddr.

@@ -213,15 +213,20 @@ func memberToWire(m member.Member, all []member.Member, v, commit string) wireID
 	return w
 }
 
+// clusterMultiaddr is the member's cluster address as a multiaddr, empty
+// when it is not one a peer can dial: a wildcard (0.0.0.0, ::) or port 0,
+// as a peer of an older release may have recorded (its bound address).
 func clusterMultiaddr(m member.Member) string {
 	host, port, err := net.SplitHostPort(m.ClusterAddr)
-	if err != nil {
+	if err != nil || host == "" || port == "0" {
 		return ""
 	}
 	proto := "ip4"
 	switch ip := net.ParseIP(host); {
 	case ip == nil:
 		proto = "dns"
+	case ip.IsUnspecified():
+		return ""
 	case ip.To4() == nil:
 		proto = "ip6"
 	}
