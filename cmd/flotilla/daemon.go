@@ -21,6 +21,7 @@ func bindDaemonFlags(fs *pflag.FlagSet, c *daemon.Config) {
 	fs.StringVar(&c.APIListen, "api-listen", c.APIListen, "cluster REST API address (host:port)")
 	fs.StringVar(&c.PinSvcListen, "pinsvc-listen", c.PinSvcListen, "Pinning Service API address (host:port)")
 	fs.StringVar(&c.OpsListen, "ops-listen", c.OpsListen, "metrics and health address (host:port)")
+	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve Go's profiler under /debug/pprof/ on the ops address")
 	fs.StringVar(&c.Auth.UsersFile, "api-auth-file", c.Auth.UsersFile, "users of the admin APIs (api, pinsvc, rpc) with bcrypt password hashes and scopes (default <data>/api-users.json, created with a generated admin password when an admin port is bound beyond loopback)")
 	fs.StringVar(&c.Auth.AdminPassword, "api-admin-password", c.Auth.AdminPassword, "password of the admin user, hashed in memory; only as FLOTILLA_API_ADMIN_PASSWORD, from a platform's secret store (ECS secrets); elsewhere use --api-auth-file")
 	config.MarkEnvironmentOnly(fs, "api-admin-password")

@@ -93,7 +93,7 @@ func (p *Peer) leaderAllocate(pn pin.Pin) ([]string, error) {
 		return nil, err
 	}
 	pn.Allocations = nil // placed afresh, not kept
-	placed, err := p.place(pn, candidates, len(members))
+	placed, err := p.place(pn.WithDefaults(p.cfg.ReplicationMin, p.cfg.ReplicationMax, len(members)), candidates)
 	if err != nil {
 		return nil, err
 	}

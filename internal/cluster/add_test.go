@@ -113,8 +113,8 @@ func TestAddStreamsBlocksBeforeThePin(t *testing.T) {
 		}
 		received[id] = bitswapReceived(t, tp)
 	}
-	if _, err := via.peer.Get(ctx, root); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Get(%s) before the pin = %v, want ErrNotFound", root, err)
+	if _, err := via.peer.Get(ctx, root); !errors.Is(err, pin.ErrNotFound) {
+		t.Fatalf("Get(%s) before the pin = %v, want pin.ErrNotFound", root, err)
 	}
 	// Received and not pinned yet, the DAG survives a garbage collection
 	// (the other blocks, MFS's scratch directory, do not).

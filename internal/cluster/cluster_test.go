@@ -61,8 +61,8 @@ func TestThreePeersReplicateAcrossZones(t *testing.T) {
 	if err := tc.peers[2].peer.Unpin(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tc.peers[1].peer.Get(ctx, c); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Get after unpin = %v, want ErrNotFound", err)
+	if _, err := tc.peers[1].peer.Get(ctx, c); !errors.Is(err, pin.ErrNotFound) {
+		t.Fatalf("Get after unpin = %v, want pin.ErrNotFound", err)
 	}
 	eventually(t, 10*time.Second, "local unpins", func() error {
 		for _, tp := range tc.peers {
@@ -91,8 +91,8 @@ func TestBadPinsAreRefused(t *testing.T) {
 	if _, err := tc.peers[0].peer.Pin(ctx, pin.Pin{Cid: c, ReplicationMin: 2, ReplicationMax: 2}); !errors.Is(err, placement.ErrNotEnoughPeers) {
 		t.Errorf("Pin needing 2 peers on a 1-peer cluster = %v, want ErrNotEnoughPeers", err)
 	}
-	if err := tc.peers[0].peer.Unpin(ctx, c); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Unpin of an unknown pin = %v, want ErrNotFound", err)
+	if err := tc.peers[0].peer.Unpin(ctx, c); !errors.Is(err, pin.ErrNotFound) {
+		t.Errorf("Unpin of an unknown pin = %v, want pin.ErrNotFound", err)
 	}
 	var n int
 	tc.peers[0].peer.List(ctx, func(pin.Pin) error { n++; return nil })
@@ -223,7 +223,7 @@ func TestStatusAll(t *testing.T) {
 	}
 	eventually(t, 20*time.Second, "every pin pinned on every peer", func() error {
 		seen := 0
-		err := tc.peers[1].peer.StatusAll(ctx, func(info PinInfo) error {
+		err := tc.peers[1].peer.StatusAll(ctx, func(info pin.Info) error {
 			seen++
 			if !want[info.Pin.Cid.String()] {
 				return fmt.Errorf("unexpected pin %s", info.Pin.Cid)

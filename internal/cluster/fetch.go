@@ -80,7 +80,7 @@ func (p *Peer) rpcSend(ctx context.Context, body []byte, w http.ResponseWriter) 
 	err = p.deps.Node.WalkLocal(ctx, c, func(b blocks.Block) error { return s.Put(ctx, []blocks.Block{b}) })
 	if err != nil {
 		s.Abort()
-		return fmt.Errorf("%w: %s is not whole here: %v", ErrNotFound, c, err)
+		return fmt.Errorf("%w: %s is not whole here: %v", pin.ErrNotFound, c, err)
 	}
 	if _, err := s.Close(ctx, c); err != nil {
 		return err

@@ -123,10 +123,7 @@ func (p *Peer) rpcPins(ctx context.Context, body []byte, w http.ResponseWriter) 
 	pins := make([]pin.Pin, len(req.Pins))
 	errs := make([]error, len(req.Pins))
 	for i, wp := range req.Pins {
-		pins[i], errs[i] = fromWire(wp)
-		if errs[i] == nil {
-			errs[i] = pins[i].Validate(time.Now())
-		}
+		pins[i], errs[i] = fromWire(wp) // validated by leaderPinMany
 	}
 	placed, err := p.leaderPinMany(ctx, pins, errs)
 	if err != nil {
@@ -144,9 +141,15 @@ func (p *Peer) rpcPins(ctx context.Context, body []byte, w http.ResponseWriter) 
 	return writeRPC(w, resp)
 }
 
-// leaderPinMany places every pin whose errs entry is nil against one view
-// of the members and commits them together. Placement failures are
-// recorded in errs; an error return means nothing was committed.
+// leaderPinMany decides and commits pin requests, the one place where a
+// request becomes a pin: every request whose errs entry is nil is completed
+// (resolve), validated and placed against one view of the state and the
+// members, and they are committed together, in one operation list. Refusals
+// are recorded in errs; an error return means nothing was committed.
+//
+// Every pin passes here, whichever peer took it (a follower forwards it
+// unchecked, see Peer.Pin), so this is the cluster's one validation of a
+// pin, of the pin as it will be committed.
 func (p *Peer) leaderPinMany(ctx context.Context, pins []pin.Pin, errs []error) ([]pin.Pin, error) {
 	candidates, err := p.candidates()
 	if err != nil {
@@ -157,13 +160,20 @@ func (p *Peer) leaderPinMany(ctx context.Context, pins []pin.Pin, errs []error) 
 		return nil, err
 	}
 	now := time.Now().UTC()
+	synced := false
 	var ops []state.Op
 	for i := range pins {
 		if errs[i] != nil {
 			continue
 		}
-		pins[i], errs[i] = p.place(pins[i], candidates, len(members))
-		if errs[i] == nil {
+		pn, err := p.resolve(ctx, pins[i], len(members), &synced)
+		if err == nil {
+			err = pn.Validate(now)
+		}
+		if err == nil {
+			pn, err = p.place(pn, candidates)
+		}
+		if pins[i], errs[i] = pn, err; err == nil {
 			pins[i].Timestamp = now
 			ops = append(ops, state.Op{Kind: state.OpPutPin, Pin: pins[i]})
 		}
@@ -176,19 +186,40 @@ func (p *Peer) leaderPinMany(ctx context.Context, pins []pin.Pin, errs []error) 
 	return pins, nil
 }
 
-// place decides a pin's replication and allocations. A pin that exists
-// keeps its allocations on live peers; only missing ones are placed.
-func (p *Peer) place(pn pin.Pin, candidates []member.Member, members int) (pin.Pin, error) {
-	if pn.ReplicationMin == 0 && pn.ReplicationMax == 0 {
-		// The defaults are capped by the cluster's size: a lone peer
-		// holds its pins alone. A member that is down still counts, so a
-		// pin never silently gets fewer replicas than the cluster can give.
-		pn.ReplicationMin, pn.ReplicationMax = p.cfg.ReplicationMin, p.cfg.ReplicationMax
-		if pn.ReplicationMin != pin.Everywhere {
-			pn.ReplicationMin = max(1, min(pn.ReplicationMin, members))
-			pn.ReplicationMax = max(pn.ReplicationMin, min(pn.ReplicationMax, members))
+// resolve completes a request as the leader commits it: an update (see
+// pin.Update) takes the options and peers of the pin it updates, as the
+// state holds it now, and what is left to the cluster gets its defaults
+// (pin.WithDefaults). The APIs send requests as their clients make them and
+// leave all of this to this function, so that one rule holds whichever API
+// took the request, and an update reads and writes in one leader pass.
+//
+// The state is read without a sync: the leader has applied every write it
+// acknowledged. A leader elected moments ago may still be applying its
+// predecessor's last entries, so a pin to update that is missing is looked
+// for again once the state has caught up (synced: done for this batch).
+func (p *Peer) resolve(ctx context.Context, pn pin.Pin, members int, synced *bool) (pin.Pin, error) {
+	if pn.IsUpdate() {
+		prev, ok, err := p.st.Get(pn.PinUpdate)
+		if err == nil && !ok && !*synced {
+			*synced = true
+			if err = p.sync(ctx); err == nil {
+				prev, ok, err = p.st.Get(pn.PinUpdate)
+			}
 		}
+		if err != nil {
+			return pin.Pin{}, err
+		}
+		if !ok {
+			return pin.Pin{}, fmt.Errorf("%w: %s", pin.ErrNotFound, pn.PinUpdate)
+		}
+		pn = pn.Update(prev)
 	}
+	return pn.WithDefaults(p.cfg.ReplicationMin, p.cfg.ReplicationMax, members), nil
+}
+
+// place decides a complete pin's allocations. A pin that exists keeps its
+// allocations on live peers; only missing ones are placed.
+func (p *Peer) place(pn pin.Pin, candidates []member.Member) (pin.Pin, error) {
 	// Allocations that come with the pin are an add's (see add.go): it
 	// streamed the blocks to them, so they are kept, as IPFS Cluster keeps
 	// the adder's. Otherwise an existing pin keeps its own.

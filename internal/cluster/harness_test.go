@@ -295,9 +295,9 @@ func (tp *testPeer) addContent(data string) cid.Cid {
 }
 
 // waitPinned waits until c is pinned on n peers.
-func (tc *testCluster) waitPinned(via *testPeer, c cid.Cid, n int, timeout time.Duration) PinInfo {
+func (tc *testCluster) waitPinned(via *testPeer, c cid.Cid, n int, timeout time.Duration) pin.Info {
 	tc.t.Helper()
-	var info PinInfo
+	var info pin.Info
 	eventually(tc.t, timeout, fmt.Sprintf("%s pinned on %d peers", c, n), func() error {
 		var err error
 		info, err = via.peer.Status(context.Background(), c)

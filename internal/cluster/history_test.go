@@ -88,7 +88,7 @@ func TestHistoryUnderFaults(t *testing.T) {
 					_, err = via.Pin(opCtx, pin.Pin{Cid: tg.c, ReplicationMin: 2, ReplicationMax: 3, Origins: tg.owner.peer.deps.SwarmAddrs()})
 				} else {
 					err = via.Unpin(opCtx, tg.c)
-					if errors.Is(err, ErrNotFound) {
+					if errors.Is(err, pin.ErrNotFound) {
 						err = nil // acknowledged: it is not pinned
 					}
 				}
@@ -140,7 +140,7 @@ func TestHistoryUnderFaults(t *testing.T) {
 		var err error
 		eventually(t, 20*time.Second, "a read after healing", func() error {
 			got, err = tc.peers[0].peer.Get(context.Background(), c)
-			if err != nil && !errors.Is(err, ErrNotFound) {
+			if err != nil && !errors.Is(err, pin.ErrNotFound) {
 				return err
 			}
 			return nil

@@ -28,9 +28,6 @@ import (
 	"github.com/flotilla-ipfs/flotilla/internal/state"
 )
 
-// ErrNotFound means the pinset has no such pin.
-var ErrNotFound = errors.New("pin not found")
-
 // DefaultPort is the cluster port, as IPFS Cluster's.
 const DefaultPort = "9096"
 
@@ -113,7 +110,14 @@ func Start(ctx context.Context, cfg Config, d Deps) (*Peer, error) {
 	p.fwd = p.newForwarder(ctx)
 	p.srv = &http.Server{Handler: p.rpcHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go p.srv.Serve(n.Listener(clusternet.ProtoRPC))
-	p.tracker = newTracker(p)
+	held, err := openHeldIndex(filepath.Join(d.Dir, "held"))
+	if err != nil {
+		rn.Shutdown()
+		n.Close()
+		st.Close()
+		return nil, err
+	}
+	p.tracker = newTracker(p, held)
 
 	p.goLoop(ctx, p.membership)
 	p.goLoop(ctx, p.heartbeatLoop)
@@ -201,7 +205,7 @@ func (p *Peer) Stop() error {
 	p.fwd.Stop()
 	p.srv.Close()
 	err := p.raft.Shutdown()
-	return errors.Join(err, p.net.Close(), p.st.Close())
+	return errors.Join(err, p.net.Close(), p.st.Close(), p.tracker.index.Close())
 }
 
 // self describes this peer as a member.
@@ -484,7 +488,7 @@ func (p *Peer) Get(ctx context.Context, c cid.Cid) (pin.Pin, error) {
 		return pin.Pin{}, err
 	}
 	if !ok {
-		return pin.Pin{}, fmt.Errorf("%w: %s", ErrNotFound, c)
+		return pin.Pin{}, fmt.Errorf("%w: %s", pin.ErrNotFound, c)
 	}
 	return pn, nil
 }
@@ -511,15 +515,13 @@ func (p *Peer) Members(ctx context.Context) ([]member.Member, error) {
 	return out, nil
 }
 
-// Pin adds or updates a pin. Allocations are decided by the leader before
-// the pin enters the log; this call returns once it is committed.
+// Pin adds a pin, or changes one, and returns it as committed. pn is a
+// request: what it leaves zero the leader decides, with the allocations,
+// before the pin enters the log, and with PinUpdate set it is an update of
+// that pin (see resolve). It is validated there, once, whichever peer took
+// it: a follower forwards it as it is. This call returns once the pin is
+// committed.
 func (p *Peer) Pin(ctx context.Context, pn pin.Pin) (pin.Pin, error) {
-	if pn.Mode == "" {
-		pn.Mode = pin.Recursive
-	}
-	if err := pn.Validate(time.Now()); err != nil {
-		return pin.Pin{}, err
-	}
 	if p.raft.IsLeader() {
 		return p.leaderPin(ctx, pn)
 	}
@@ -562,7 +564,7 @@ func (p *Peer) leaderUnpin(ctx context.Context, c cid.Cid) error {
 		if done, err := p.alreadyApplied(ctx); err != nil || done {
 			return err
 		}
-		return fmt.Errorf("%w: %s", ErrNotFound, c)
+		return fmt.Errorf("%w: %s", pin.ErrNotFound, c)
 	}
 	return p.apply(ctx, []state.Op{{Kind: state.OpDeletePin, Cid: c}})
 }

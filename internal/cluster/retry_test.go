@@ -60,8 +60,8 @@ func TestRepeatedUnpinAnswersAsTheFirstAttempt(t *testing.T) {
 	if err := follower.peer.toLeader(attempt, "/v1/unpin", cidReq{Cid: c.String()}, nil); err != nil {
 		t.Fatalf("repeated unpin at the new leader: %v, want the first attempt's success", err)
 	}
-	if err := follower.peer.Unpin(ctx, c); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("a new unpin of the absent pin = %v, want ErrNotFound", err)
+	if err := follower.peer.Unpin(ctx, c); !errors.Is(err, pin.ErrNotFound) {
+		t.Fatalf("a new unpin of the absent pin = %v, want pin.ErrNotFound", err)
 	}
 }
 

@@ -100,7 +100,7 @@ func errorKind(err error) string {
 	switch {
 	case errors.Is(err, pin.ErrInvalid):
 		return "invalid"
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, pin.ErrNotFound):
 		return "not_found"
 	case errors.Is(err, placement.ErrNotEnoughPeers):
 		return "placement"
@@ -158,7 +158,7 @@ func (e *remoteError) Unwrap() error {
 	case "invalid":
 		return pin.ErrInvalid
 	case "not_found":
-		return ErrNotFound
+		return pin.ErrNotFound
 	case "placement":
 		return placement.ErrNotEnoughPeers
 	case "not_leader":

@@ -13,23 +13,17 @@ import (
 	"github.com/flotilla-ipfs/flotilla/internal/pin"
 )
 
-// PinInfo is a pin with every peer's view of it.
-type PinInfo struct {
-	Pin   pin.Pin
-	Peers []pin.PeerStatus
-}
-
 // Status reports what every peer says about c: allocated peers are asked,
 // the others are "remote". A peer that cannot be reached is reported with
 // cluster_error.
-func (p *Peer) Status(ctx context.Context, c cid.Cid) (PinInfo, error) {
+func (p *Peer) Status(ctx context.Context, c cid.Cid) (pin.Info, error) {
 	pn, err := p.Get(ctx, c)
 	if err != nil {
-		return PinInfo{}, err
+		return pin.Info{}, err
 	}
 	ms, err := p.st.Members()
 	if err != nil {
-		return PinInfo{}, err
+		return pin.Info{}, err
 	}
 	var ids []string
 	for _, m := range ms {
@@ -37,9 +31,9 @@ func (p *Peer) Status(ctx context.Context, c cid.Cid) (PinInfo, error) {
 	}
 	sts, err := p.peerStatuses(ctx, c, pn.Allocations)
 	if err != nil {
-		return PinInfo{}, err
+		return pin.Info{}, err
 	}
-	info := PinInfo{Pin: pn}
+	info := pin.Info{Pin: pn}
 	for _, id := range ids {
 		if i := slices.IndexFunc(sts, func(s pin.PeerStatus) bool { return s.Peer == id }); i >= 0 {
 			info.Peers = append(info.Peers, sts[i])
@@ -57,7 +51,7 @@ func (p *Peer) peerStatuses(ctx context.Context, c cid.Cid, peers []string) ([]p
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, c)
+		return nil, fmt.Errorf("%w: %s", pin.ErrNotFound, c)
 	}
 	ms, err := p.st.Members()
 	if err != nil {
@@ -106,11 +100,18 @@ func (p *Peer) rpcStatus(ctx context.Context, body []byte, w http.ResponseWriter
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := json.NewEncoder(w)
+	held := p.tracker.index.has
 	emit := func(pn pin.Pin) error {
-		s := p.tracker.status(ctx, pn)
+		s := p.tracker.statusWith(pn, held)
 		return enc.Encode(wireStatus{Cid: pn.Cid.String(), Peer: s.Peer, Status: string(s.Status), Error: s.Error, Since: s.Since})
 	}
 	if len(req.Cids) == 0 {
+		cur, err := p.tracker.index.cursor()
+		if err != nil {
+			return err
+		}
+		defer cur.Close()
+		held = cur.has
 		return p.st.List(ctx, cid.Undef, emit)
 	}
 	for _, s := range req.Cids {
@@ -133,14 +134,14 @@ func (p *Peer) rpcStatus(ctx context.Context, body []byte, w http.ResponseWriter
 }
 
 // Recover re-queues failed operations on c on every allocated peer.
-func (p *Peer) Recover(ctx context.Context, c cid.Cid) (PinInfo, error) {
+func (p *Peer) Recover(ctx context.Context, c cid.Cid) (pin.Info, error) {
 	pn, err := p.Get(ctx, c)
 	if err != nil {
-		return PinInfo{}, err
+		return pin.Info{}, err
 	}
 	ms, err := p.st.Members()
 	if err != nil {
-		return PinInfo{}, err
+		return pin.Info{}, err
 	}
 	for _, m := range ms {
 		if !pn.AllocatedTo(m.ID) {
@@ -168,7 +169,7 @@ func (p *Peer) rpcRecover(ctx context.Context, body []byte, w http.ResponseWrite
 // peer streams its statuses of the whole pinset in the same order (every
 // peer holds the same state), and the streams are merged pin by pin: memory
 // stays flat whatever the pinset's size.
-func (p *Peer) StatusAll(ctx context.Context, fn func(PinInfo) error) error {
+func (p *Peer) StatusAll(ctx context.Context, fn func(pin.Info) error) error {
 	if err := p.sync(ctx); err != nil {
 		return err
 	}
@@ -206,8 +207,13 @@ func (p *Peer) StatusAll(ctx context.Context, fn func(PinInfo) error) error {
 		}()
 	}
 	heads := make([]*wireStatus, len(feeds))
+	cur, err := p.tracker.index.cursor()
+	if err != nil {
+		return err
+	}
+	defer cur.Close()
 	return p.st.List(ctx, cid.Undef, func(pn pin.Pin) error {
-		info := PinInfo{Pin: pn, Peers: []pin.PeerStatus{p.tracker.status(ctx, pn)}}
+		info := pin.Info{Pin: pn, Peers: []pin.PeerStatus{p.tracker.statusWith(pn, cur.has)}}
 		key := pn.Cid.String()
 		for i, f := range feeds {
 			st := pin.PeerStatus{Peer: f.id, Status: pin.StatusClusterErr, Error: "unreachable"}

@@ -22,7 +22,8 @@ const maxAttempts = 5
 // pinset at start and whenever the feed overflowed or a snapshot was
 // installed.
 type tracker struct {
-	p *Peer
+	p     *Peer
+	index *heldIndex // what the node holds, for status listings
 
 	mu  sync.Mutex // guards ops
 	ops map[cid.Cid]*trackedOp
@@ -39,8 +40,8 @@ type trackedOp struct {
 	running  bool
 }
 
-func newTracker(p *Peer) *tracker {
-	return &tracker{p: p, ops: map[cid.Cid]*trackedOp{}, work: make(chan cid.Cid, 1<<16)}
+func newTracker(p *Peer, index *heldIndex) *tracker {
+	return &tracker{p: p, index: index, ops: map[cid.Cid]*trackedOp{}, work: make(chan cid.Cid, 1<<16)}
 }
 
 func (t *tracker) run(ctx context.Context) {
@@ -61,7 +62,7 @@ func (t *tracker) run(ctx context.Context) {
 				continue
 			}
 			for _, c := range changed {
-				t.reconcile(ctx, c, true)
+				t.reconcile(ctx, c, true, false)
 			}
 		case <-periodic.C:
 			t.fullReconcile(ctx)
@@ -69,12 +70,13 @@ func (t *tracker) run(ctx context.Context) {
 	}
 }
 
-// fullReconcile checks every pin allocated here. A root block missing from
-// the blockstore (a peer that lost its disk) counts as not pinned, so such a
-// peer fetches its allocations again by itself.
+// fullReconcile checks every pin allocated here against the node itself,
+// and corrects the held index. A root block missing from the blockstore (a
+// peer that lost its disk) counts as not pinned, so such a peer fetches its
+// allocations again by itself.
 func (t *tracker) fullReconcile(ctx context.Context) {
 	err := t.p.st.ListAllocated(ctx, t.p.deps.ID, func(c cid.Cid) error {
-		t.reconcile(ctx, c, false)
+		t.reconcile(ctx, c, false, true)
 		return nil
 	})
 	if err != nil && ctx.Err() == nil {
@@ -84,14 +86,23 @@ func (t *tracker) fullReconcile(ctx context.Context) {
 
 // reconcile schedules what c needs on this peer. Unpins are scheduled only
 // for pins the change feed reported (mayUnpin): a full pass never removes a
-// local pin it cannot prove the cluster owned.
-func (t *tracker) reconcile(ctx context.Context, c cid.Cid, mayUnpin bool) {
+// local pin it cannot prove the cluster owned. verify asks the node what
+// it holds, and corrects the held index; otherwise the index answers.
+func (t *tracker) reconcile(ctx context.Context, c cid.Cid, mayUnpin, verify bool) {
 	pn, ok, err := t.p.st.Get(c)
 	if err != nil {
 		return
 	}
 	allocated := ok && pn.AllocatedTo(t.p.deps.ID)
-	held := t.held(ctx, c)
+	var held bool
+	if verify {
+		held = t.held(ctx, c)
+		if held != t.index.has(c) {
+			t.index.set(c, held)
+		}
+	} else {
+		held = t.index.has(c)
+	}
 	switch {
 	case allocated && !held:
 		t.schedule(c, false)
@@ -224,14 +235,14 @@ func (t *tracker) pin(ctx context.Context, c cid.Cid) error {
 	// An add streamed the whole DAG here before pinning (blocks.go).
 	if pn.Mode != pin.Direct {
 		if ok, err := node.PinReceived(ctx, c, pn.Name); ok {
-			return err
+			return t.pinned(c, err)
 		}
 	}
 	t.connect(ctx, pn)
 	if pn.PinUpdate.Defined() {
 		if had, _ := node.IsPinnedRecursively(ctx, pn.PinUpdate); had {
 			if err := node.PinUpdate(ctx, pn.PinUpdate, c, false); err == nil {
-				return nil
+				return t.pinned(c, nil)
 			}
 		}
 	}
@@ -244,7 +255,15 @@ func (t *tracker) pin(ctx context.Context, c cid.Cid) error {
 		}
 		err = node.PinAdd(ctx, []cid.Cid{c}, pn.Mode != pin.Direct, pn.Name)
 	}
-	return err
+	return t.pinned(c, err)
+}
+
+// pinned records in the held index a pin the node now holds (err nil).
+func (t *tracker) pinned(c cid.Cid, err error) error {
+	if err != nil {
+		return err
+	}
+	return t.index.set(c, true)
 }
 
 func (t *tracker) unpin(ctx context.Context, c cid.Cid) error {
@@ -252,8 +271,8 @@ func (t *tracker) unpin(ctx context.Context, c cid.Cid) error {
 		return nil // allocated here again meanwhile
 	}
 	err := t.p.deps.Node.PinRm(ctx, []cid.Cid{c}, true)
-	if errors.Is(err, ipfs.ErrNotPinned) {
-		return nil
+	if err == nil || errors.Is(err, ipfs.ErrNotPinned) {
+		return t.index.set(c, false)
 	}
 	return err
 }
@@ -287,6 +306,12 @@ func (t *tracker) connect(ctx context.Context, pn pin.Pin) {
 
 // status is this peer's view of c.
 func (t *tracker) status(ctx context.Context, pn pin.Pin) pin.PeerStatus {
+	return t.statusWith(pn, t.index.has)
+}
+
+// statusWith is status reading the held index through held: a listing
+// passes a cursor that walks the index along with the pins.
+func (t *tracker) statusWith(pn pin.Pin, held func(cid.Cid) bool) pin.PeerStatus {
 	st := pin.PeerStatus{Peer: t.p.deps.ID}
 	t.mu.Lock()
 	op := t.ops[pn.Cid]
@@ -299,7 +324,7 @@ func (t *tracker) status(ctx context.Context, pn pin.Pin) pin.PeerStatus {
 	switch {
 	case !pn.AllocatedTo(t.p.deps.ID):
 		st.Status = pin.StatusRemote
-	case t.held(ctx, pn.Cid):
+	case held(pn.Cid):
 		st.Status = pin.StatusPinned
 	default:
 		st.Status = pin.StatusPinQueued
@@ -316,7 +341,7 @@ func (t *tracker) recover(ctx context.Context, c cid.Cid) {
 		delete(t.ops, c)
 	}
 	t.mu.Unlock()
-	t.reconcile(ctx, c, true)
+	t.reconcile(ctx, c, true, true) // an operator asks: check the node itself
 }
 
 // queueLen is how many operations wait or run, for placement.

@@ -68,7 +68,7 @@ func (a clusterAdder) Add(ctx context.Context, upload files.Directory, req resta
 	self := a.peer.ID()
 	allocs, err := a.peer.Allocate(ctx, req.Pin)
 	if err != nil {
-		return apiErr(err)
+		return err
 	}
 	pn := req.Pin
 	dests := allocs
@@ -131,7 +131,7 @@ func (a clusterAdder) Add(ctx context.Context, upload files.Directory, req resta
 		p := pn
 		p.Cid, p.Allocations = root, slices.Clone(allocs)
 		if _, err := a.peer.Pin(ctx, p); err != nil {
-			return apiErr(err)
+			return err
 		}
 	}
 	return nil

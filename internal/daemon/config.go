@@ -33,6 +33,9 @@ type Config struct {
 	APIListen     string
 	PinSvcListen  string
 	OpsListen     string
+	// Pprof serves Go's profiler on the ops address (off by default: it
+	// lets whoever reaches the port make the process work).
+	Pprof bool
 
 	Storage storage.Config
 	P2P     p2p.Config

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flotilla-ipfs/flotilla/internal/auth"
+	"github.com/flotilla-ipfs/flotilla/internal/cluster"
 	"github.com/flotilla-ipfs/flotilla/internal/gateway"
 	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 	"github.com/flotilla-ipfs/flotilla/internal/kuborpc"
@@ -22,6 +23,16 @@ import (
 	"github.com/flotilla-ipfs/flotilla/internal/repo"
 	"github.com/flotilla-ipfs/flotilla/internal/restapi"
 	"github.com/flotilla-ipfs/flotilla/internal/version"
+)
+
+// The APIs each define the small interface they need of the cluster, in the
+// pin package's types and sentinels, and the cluster peer satisfies them as
+// it is: no adapter translates between them.
+var (
+	_ restapi.Cluster  = (*cluster.Peer)(nil)
+	_ restapi.Liveness = (*cluster.Peer)(nil)
+	_ pinsvc.Cluster   = (*cluster.Peer)(nil)
+	_ kuborpc.Cluster  = (*cluster.Peer)(nil)
 )
 
 // shutdownGrace bounds how long in-flight requests may run after a stop.
@@ -87,10 +98,9 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 		})},
 		{name: "api", addr: cfg.APIListen, handler: restapi.NewHandler(cfg.API, restapi.Deps{
 			Cluster: restCluster{peer, nw}, Version: version.Get().Version, Commit: version.Get().Commit, Logger: log.With("component", "restapi"),
-			Replication: restapi.Replication{Min: cfg.Cluster.ReplicationMin, Max: cfg.Cluster.ReplicationMax},
-			DownAfter:   cfg.Cluster.DownAfter,
-			Tokens:      tokens,
-			Adder:       clusterAdder{peer: peer, node: node, swarmAddrs: swarmAddrsOf(nw, st.Repo.ID.String())},
+			DownAfter: cfg.Cluster.DownAfter,
+			Tokens:    tokens,
+			Adder:     clusterAdder{peer: peer, node: node, swarmAddrs: swarmAddrsOf(nw, st.Repo.ID.String())},
 			Resolve: func(ctx context.Context, s string) (cid.Cid, error) {
 				p, err := node.ResolvePath(ctx, s)
 				if err != nil {
@@ -100,9 +110,9 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 			},
 		})},
 		{name: "pinsvc", addr: cfg.PinSvcListen, handler: pinsvc.NewHandler(pinsvc.Deps{
-			Cluster: psaCluster{peer}, Logger: log.With("component", "pinsvc"), Owner: pinsvc.OwnerOf,
+			Cluster: peer, Logger: log.With("component", "pinsvc"), Owner: pinsvc.OwnerOf,
 		})},
-		{name: "ops", addr: cfg.OpsListen, handler: ops.handler()},
+		{name: "ops", addr: cfg.OpsListen, handler: ops.handler(cfg.Pprof)},
 	}
 	if err := guardServices(cfg, tokens, services, log); err != nil {
 		return err

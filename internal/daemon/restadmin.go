@@ -5,11 +5,23 @@ import (
 	"errors"
 
 	"github.com/flotilla-ipfs/flotilla/internal/cluster"
+	"github.com/flotilla-ipfs/flotilla/internal/p2p"
 	"github.com/flotilla-ipfs/flotilla/internal/restapi"
 )
 
-// The REST API's administration routes (peer removal, GC, the connectivity
-// graph, bandwidth), served by the cluster peer and the libp2p host.
+// restCluster is the cluster peer as the REST API is given it: the peer
+// itself serves the API's Cluster (restapi.Cluster is written in the pin
+// package's types and sentinels, see the guards in daemon.go), and the
+// methods below add the optional administration routes (peer removal, GC,
+// the connectivity graph, bandwidth), which the API finds at run time.
+// Bandwidth is the libp2p host's, which the cluster peer does not own: that
+// is why the network rides along. The others map the peer's results to the
+// API's own types.
+type restCluster struct {
+	*cluster.Peer
+	net *p2p.Network // nil offline
+}
+
 var (
 	_ restapi.Membership       = restCluster{}
 	_ restapi.GarbageCollector = restCluster{}

@@ -14,13 +14,17 @@ import (
 	"github.com/flotilla-ipfs/flotilla/internal/placement"
 )
 
-// Cluster is the replicated pinset of the daemon's cluster peer. With it,
+// Cluster is the replicated pinset of the daemon's cluster peer
+// (*cluster.Peer satisfies it as it is). With it,
 // pin/add, pin/rm, pin/ls, pin/update and add's pinning become cluster
 // operations with the cluster's default replication, so tools that speak
 // Kubo get replicated pins without knowing it.
 type Cluster interface {
 	// ID is this peer's ID.
 	ID() string
+	// Pin adds a pin, or updates the one of p.PinUpdate, with what p
+	// leaves zero decided by the cluster; pin.ErrNotFound (wrapped) if the
+	// pin to update is not there.
 	Pin(ctx context.Context, p pin.Pin) (pin.Pin, error)
 	Unpin(ctx context.Context, c cid.Cid) error
 	Get(ctx context.Context, c cid.Cid) (pin.Pin, error)
@@ -126,19 +130,24 @@ func (s *server) clusterPinLs(ctx context.Context, typ string, cids []cid.Cid, e
 	})
 }
 
-// clusterPinUpdate pins to with from as its pin-update hint (peers fetch
-// only the difference) and the same options, then unpins from.
+// clusterPinUpdate pins to as an update of from: with from's options and
+// peers, which fetch only the difference (the cluster resolves the update,
+// see pin.Update), then unpins from.
 func (s *server) clusterPinUpdate(ctx context.Context, from, to cid.Cid, unpin bool, res *response) error {
-	old, err := s.Cluster.Get(ctx, from)
-	if err != nil {
+	var err error
+	if from.Equals(to) {
+		// As Kubo: a pinned CID updated to itself stays as it is.
+		_, err = s.Cluster.Get(ctx, from)
+	} else {
+		_, err = s.Cluster.Pin(ctx, pin.Pin{Cid: to, PinUpdate: from})
+	}
+	if errors.Is(err, pin.ErrNotFound) {
 		return fmt.Errorf("%w: %s", ipfs.ErrNotPinned, from)
 	}
-	next := pin.Pin{Cid: to, Name: old.Name, Mode: old.Mode, ReplicationMin: old.ReplicationMin,
-		ReplicationMax: old.ReplicationMax, Metadata: old.Metadata, PinUpdate: from}
-	if _, err := s.Cluster.Pin(ctx, next); err != nil {
+	if err != nil {
 		return clusterErr(err)
 	}
-	if unpin {
+	if unpin && !from.Equals(to) {
 		if err := s.Cluster.Unpin(ctx, from); err != nil {
 			return clusterErr(err)
 		}

@@ -2,7 +2,6 @@ package pinsvc
 
 import (
 	"context"
-	"errors"
 
 	cid "github.com/ipfs/go-cid"
 
@@ -10,26 +9,26 @@ import (
 	"github.com/flotilla-ipfs/flotilla/internal/pin"
 )
 
-// ErrNotFound is what a Cluster returns (wrapped) for a CID that is not in
-// the pinset.
-var ErrNotFound = errors.New("pin not found")
-
 // Cluster is what the Pinning Service API needs from the daemon's cluster
-// peer. Reads see every write acknowledged before them, whichever peer took
-// it: requests made through one peer are seen through any other.
+// peer (*cluster.Peer satisfies it as it is). Reads see every write
+// acknowledged before them, whichever peer took it: requests made through
+// one peer are seen through any other.
 type Cluster interface {
-	// Get returns the pin of c (ErrNotFound if there is none).
+	// Get returns the pin of c (pin.ErrNotFound if there is none).
 	Get(ctx context.Context, c cid.Cid) (pin.Pin, error)
 	// Pin adds or updates a pin and returns it as committed, with its
-	// allocations (before the content is fetched).
+	// allocations (before the content is fetched). The cluster decides
+	// what the request leaves zero; with PinUpdate set it is an update of
+	// that pin, whose options fill in the ones the request leaves zero
+	// (pin.ErrNotFound if that pin is not there).
 	Pin(ctx context.Context, p pin.Pin) (pin.Pin, error)
-	// Unpin removes c from the pinset (ErrNotFound if it is not there).
+	// Unpin removes c from the pinset (pin.ErrNotFound if it is not there).
 	Unpin(ctx context.Context, c cid.Cid) error
-	// Status is every member's view of c (ErrNotFound if c is not in the
-	// pinset).
-	Status(ctx context.Context, c cid.Cid) (PinInfo, error)
+	// Status is every member's view of c (pin.ErrNotFound if c is not in
+	// the pinset).
+	Status(ctx context.Context, c cid.Cid) (pin.Info, error)
 	// StatusAll streams every pin with every member's view.
-	StatusAll(ctx context.Context, fn func(PinInfo) error) error
+	StatusAll(ctx context.Context, fn func(pin.Info) error) error
 	// Members lists the cluster's peers with their swarm addresses.
 	Members(ctx context.Context) ([]member.Member, error)
 	Records
@@ -48,10 +47,4 @@ type Records interface {
 	// Records streams the records whose keys start with prefix, in key
 	// order, from the first key above after ("": from the first).
 	Records(ctx context.Context, prefix, after string, fn func(key string, value []byte) error) error
-}
-
-// PinInfo is a pin with what each member says of it.
-type PinInfo struct {
-	Pin   pin.Pin
-	Peers []pin.PeerStatus
 }

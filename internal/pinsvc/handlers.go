@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	cid "github.com/ipfs/go-cid"
+
+	"github.com/flotilla-ipfs/flotilla/internal/pin"
 )
 
 // GET /pins: the caller's requests matching the filters, newest first,
@@ -64,7 +66,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) error {
 		}
 		return out
 	}
-	var infos map[cid.Cid]*PinInfo
+	var infos map[cid.Cid]*pin.Info
 	if !lq.anyStatus() {
 		if infos, err = s.statuses(ctx, cidsOf(matches)); err != nil {
 			return err
@@ -199,7 +201,7 @@ func (s *server) remove(w http.ResponseWriter, r *http.Request) error {
 // describeNew describes a request just created. It exists whatever
 // happens now, so a status that cannot be read is reported as queued.
 func (s *server) describeNew(ctx context.Context, req request) wirePinStatus {
-	info := &PinInfo{}
+	info := &pin.Info{}
 	infos, err := s.statuses(ctx, []cid.Cid{req.Cid})
 	if err == nil {
 		info = infos[req.Cid]

@@ -55,7 +55,7 @@ func (f *fakeCluster) Get(ctx context.Context, c cid.Cid) (pin.Pin, error) {
 	defer f.mu.Unlock()
 	p, ok := f.pins[c]
 	if !ok {
-		return pin.Pin{}, fmt.Errorf("%w: %s", ErrNotFound, c)
+		return pin.Pin{}, fmt.Errorf("%w: %s", pin.ErrNotFound, c)
 	}
 	return p, nil
 }
@@ -83,15 +83,15 @@ func (f *fakeCluster) Unpin(ctx context.Context, c cid.Cid) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.pins[c]; !ok {
-		return fmt.Errorf("%w: %s", ErrNotFound, c)
+		return fmt.Errorf("%w: %s", pin.ErrNotFound, c)
 	}
 	delete(f.pins, c)
 	f.writes++
 	return nil
 }
 
-func (f *fakeCluster) info(p pin.Pin) PinInfo {
-	info := PinInfo{Pin: p}
+func (f *fakeCluster) info(p pin.Pin) pin.Info {
+	info := pin.Info{Pin: p}
 	for _, m := range []string{peerA, peerB} {
 		st := pin.StatusRemote
 		if p.AllocatedTo(m) {
@@ -105,21 +105,21 @@ func (f *fakeCluster) info(p pin.Pin) PinInfo {
 	return info
 }
 
-func (f *fakeCluster) Status(ctx context.Context, c cid.Cid) (PinInfo, error) {
+func (f *fakeCluster) Status(ctx context.Context, c cid.Cid) (pin.Info, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.statusCalls++
 	p, ok := f.pins[c]
 	if !ok {
-		return PinInfo{}, fmt.Errorf("%w: %s", ErrNotFound, c)
+		return pin.Info{}, fmt.Errorf("%w: %s", pin.ErrNotFound, c)
 	}
 	return f.info(p), nil
 }
 
-func (f *fakeCluster) StatusAll(ctx context.Context, fn func(PinInfo) error) error {
+func (f *fakeCluster) StatusAll(ctx context.Context, fn func(pin.Info) error) error {
 	f.mu.Lock()
 	f.statusAlls++
-	var infos []PinInfo
+	var infos []pin.Info
 	for _, p := range f.pins {
 		infos = append(infos, f.info(p))
 	}

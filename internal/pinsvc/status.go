@@ -31,7 +31,7 @@ const maxDelegates = 20
 //   - queued: otherwise, e.g. waiting in the peers' queues, or on a peer
 //     that cannot be reached now (the cluster re-allocates the pins of a
 //     peer that stays down).
-func deriveStatus(info *PinInfo) (status, details string) {
+func deriveStatus(info *pin.Info) (status, details string) {
 	if info == nil {
 		return statusFailed, "the CID is not in the cluster's pinset: it was unpinned outside the Pinning Service API"
 	}
@@ -75,13 +75,13 @@ func deriveStatus(info *PinInfo) (status, details string) {
 // statuses returns the cluster's view of each CID (nil: not in the
 // pinset): one CID at a time for a few, else from one pass over the whole
 // pinset's status.
-func (s *server) statuses(ctx context.Context, cids []cid.Cid) (map[cid.Cid]*PinInfo, error) {
-	out := make(map[cid.Cid]*PinInfo, len(cids))
+func (s *server) statuses(ctx context.Context, cids []cid.Cid) (map[cid.Cid]*pin.Info, error) {
+	out := make(map[cid.Cid]*pin.Info, len(cids))
 	if len(cids) > s.statusAllAbove {
 		for _, c := range cids {
 			out[c] = nil
 		}
-		err := s.Cluster.StatusAll(ctx, func(info PinInfo) error {
+		err := s.Cluster.StatusAll(ctx, func(info pin.Info) error {
 			if _, ok := out[info.Pin.Cid]; ok {
 				out[info.Pin.Cid] = &info
 			}
@@ -95,11 +95,11 @@ func (s *server) statuses(ctx context.Context, cids []cid.Cid) (map[cid.Cid]*Pin
 	for _, c := range cids {
 		g.Go(func() error {
 			info, err := s.Cluster.Status(gctx, c)
-			var ip *PinInfo
+			var ip *pin.Info
 			switch {
 			case err == nil:
 				ip = &info
-			case !errors.Is(err, ErrNotFound):
+			case !errors.Is(err, pin.ErrNotFound):
 				return err
 			}
 			mu.Lock()
@@ -115,7 +115,7 @@ func (s *server) statuses(ctx context.Context, cids []cid.Cid) (map[cid.Cid]*Pin
 // CID (of every member when it has none, or is not in the pinset), taken
 // in turn from each peer so that each one is reachable, at most
 // maxDelegates. Only addresses with /p2p/ qualify: kubo dials them.
-func delegates(info *PinInfo, members []member.Member) []string {
+func delegates(info *pin.Info, members []member.Member) []string {
 	var peers [][]string
 	for _, m := range members {
 		if info == nil || len(info.Pin.Allocations) == 0 || info.Pin.AllocatedTo(m.ID) {
@@ -145,7 +145,7 @@ func delegates(info *PinInfo, members []member.Member) []string {
 }
 
 // toWire describes request r with the cluster's view of its CID.
-func toWire(r request, info *PinInfo, members []member.Member) wirePinStatus {
+func toWire(r request, info *pin.Info, members []member.Member) wirePinStatus {
 	status, details := deriveStatus(info)
 	return wirePinStatus{
 		RequestID: r.ID, Status: status, Created: r.Created,

@@ -10,8 +10,8 @@ import (
 
 func TestDeriveStatus(t *testing.T) {
 	const peerC = "12D3KooWC"
-	info := func(min int, allocs []string, sts ...pin.Status) *PinInfo {
-		i := &PinInfo{Pin: pin.Pin{Cid: testCid(1), ReplicationMin: min, ReplicationMax: 3, Allocations: allocs}}
+	info := func(min int, allocs []string, sts ...pin.Status) *pin.Info {
+		i := &pin.Info{Pin: pin.Pin{Cid: testCid(1), ReplicationMin: min, ReplicationMax: 3, Allocations: allocs}}
 		for n, s := range sts {
 			i.Peers = append(i.Peers, pin.PeerStatus{Peer: []string{peerA, peerB, peerC}[n], Status: s, Error: "boom"})
 		}
@@ -21,7 +21,7 @@ func TestDeriveStatus(t *testing.T) {
 	abc := []string{peerA, peerB, peerC}
 	for _, tc := range []struct {
 		name string
-		info *PinInfo
+		info *pin.Info
 		want string
 	}{
 		{"not in the pinset", nil, statusFailed},
@@ -60,7 +60,7 @@ func TestDelegates(t *testing.T) {
 	if len(got) != maxDelegates || got[0] != members[0].SwarmAddrs[0] || got[1] != members[1].SwarmAddrs[0] {
 		t.Errorf("delegates of every member = %d %q, want %d taken in turn from each", len(got), got[:2], maxDelegates)
 	}
-	only := delegates(&PinInfo{Pin: pin.Pin{Allocations: []string{peerB}}}, members)
+	only := delegates(&pin.Info{Pin: pin.Pin{Allocations: []string{peerB}}}, members)
 	if len(only) != 15 || slices.ContainsFunc(only, func(a string) bool { return !slices.Contains(members[1].SwarmAddrs, a) }) {
 		t.Errorf("delegates of a pin on %s = %q, want its 15 /p2p/ addresses only", peerB, only)
 	}

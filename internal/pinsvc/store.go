@@ -119,14 +119,16 @@ func (s *server) tied(ctx context.Context, r request) (bool, error) {
 // keeps its options (name, replication, allocations).
 func (s *server) ensurePinned(ctx context.Context, r request, update cid.Cid) error {
 	_, err := s.Cluster.Get(ctx, r.Cid)
-	if !errors.Is(err, ErrNotFound) {
+	if !errors.Is(err, pin.ErrNotFound) {
 		return err
 	}
 	return s.pinOwn(ctx, r.Cid, storedRef{Name: r.Name, Origins: r.Origins}, update)
 }
 
 // pinOwn marks c as the service's own and pins it with the cluster's
-// default replication.
+// default replication, or, as an update of the pin of update (a replaced
+// request's CID), with that pin's replication and peers: its peers fetch
+// only the difference (see pin.Update).
 func (s *server) pinOwn(ctx context.Context, c cid.Cid, ref storedRef, update cid.Cid) error {
 	if err := s.Cluster.PutRecord(ctx, ownKey(c), nil); err != nil {
 		return err
@@ -136,6 +138,12 @@ func (s *server) pinOwn(ctx context.Context, c cid.Cid, ref storedRef, update ci
 		p.PinUpdate = update
 	}
 	_, err := s.Cluster.Pin(ctx, p)
+	if p.IsUpdate() && errors.Is(err, pin.ErrNotFound) {
+		// The replaced CID left the pinset meanwhile (unpinned through
+		// another API): there is nothing to update, c is pinned afresh.
+		p.PinUpdate = cid.Undef
+		_, err = s.Cluster.Pin(ctx, p)
+	}
 	return err
 }
 
@@ -193,7 +201,7 @@ func (s *server) release(ctx context.Context, c cid.Cid) error {
 	if err := s.Cluster.DeleteRecord(ctx, ownKey(c)); err != nil {
 		return err
 	}
-	if err := s.Cluster.Unpin(ctx, c); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := s.Cluster.Unpin(ctx, c); err != nil && !errors.Is(err, pin.ErrNotFound) {
 		// Still pinned: it stays the service's own.
 		return errors.Join(err, s.Cluster.PutRecord(ctx, ownKey(c), nil))
 	}

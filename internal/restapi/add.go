@@ -76,7 +76,7 @@ func (s *server) add(w http.ResponseWriter, r *http.Request) error {
 	if s.Adder == nil {
 		return s.notYet(w, r)
 	}
-	opts, err := parseAddOptions(r.URL.Query(), s.Replication, s.now())
+	opts, err := parseAddOptions(r.URL.Query(), s.now())
 	if err != nil {
 		return errorf(http.StatusBadRequest, "%v", err)
 	}

@@ -44,7 +44,6 @@ func resolve(t *testing.T, p importer.Params) importer.Settings {
 
 func TestRestParseAddOptions(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	def := Replication{Min: 2, Max: 3}
 	ptr := func(v int) *int { return &v }
 	yes, no := true, false
 	kubo := resolve(t, importer.Params{}) // Kubo's defaults: CIDv0, 256 KiB, balanced
@@ -96,7 +95,7 @@ func TestRestParseAddOptions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := parseAddOptions(q, def, now)
+		got, err := parseAddOptions(q, now)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("parseAddOptions(%q) error = %v, want one containing %q", tt.query, err, tt.err)
@@ -158,8 +157,7 @@ func (f *fakeAdder) Add(ctx context.Context, upload files.Directory, req AddRequ
 
 func newAddAPI(t *testing.T, fa *fakeAdder) *httptest.Server {
 	t.Helper()
-	d := Deps{Cluster: &fakeCluster{pins: map[cid.Cid]pin.Pin{}}, Version: "v-test", Logger: slog.New(slog.DiscardHandler),
-		Replication: Replication{Min: 2, Max: 3}}
+	d := Deps{Cluster: &fakeCluster{pins: map[cid.Cid]pin.Pin{}}, Version: "v-test", Logger: slog.New(slog.DiscardHandler)}
 	if fa != nil {
 		d.Adder = fa
 	}

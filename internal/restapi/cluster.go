@@ -2,7 +2,6 @@ package restapi
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	cid "github.com/ipfs/go-cid"
@@ -11,38 +10,31 @@ import (
 	"github.com/flotilla-ipfs/flotilla/internal/pin"
 )
 
-// ErrNotFound is what a Cluster returns (wrapped) for a CID that is not in
-// the pinset; the API answers 404.
-var ErrNotFound = errors.New("pin not found")
-
-// Cluster is what the REST API needs from the daemon's cluster peer. Reads
-// see every write acknowledged before them, whichever peer took it.
+// Cluster is what the REST API needs from the daemon's cluster peer
+// (*cluster.Peer satisfies it as it is). Reads see every write acknowledged
+// before them, whichever peer took it. A CID outside the pinset is
+// pin.ErrNotFound (wrapped): the API answers 404.
 type Cluster interface {
 	// ID is this peer's ID.
 	ID() string
 	// Pin adds or updates a pin and returns it as committed, with its
-	// allocations.
+	// allocations. The cluster decides what the request leaves zero, and
+	// resolves an update (p.PinUpdate set) against the pin it updates.
 	Pin(ctx context.Context, p pin.Pin) (pin.Pin, error)
-	// Unpin removes c from the pinset (ErrNotFound if it is not there).
+	// Unpin removes c from the pinset (pin.ErrNotFound if it is not there).
 	Unpin(ctx context.Context, c cid.Cid) error
-	// Get returns the pin of c (ErrNotFound if there is none).
+	// Get returns the pin of c (pin.ErrNotFound if there is none).
 	Get(ctx context.Context, c cid.Cid) (pin.Pin, error)
 	// List streams every pin in CID order.
 	List(ctx context.Context, fn func(pin.Pin) error) error
 	// Status is every member's view of c.
-	Status(ctx context.Context, c cid.Cid) (PinInfo, error)
+	Status(ctx context.Context, c cid.Cid) (pin.Info, error)
 	// StatusAll streams every pin with every member's view, in CID order.
-	StatusAll(ctx context.Context, fn func(PinInfo) error) error
+	StatusAll(ctx context.Context, fn func(pin.Info) error) error
 	// Recover re-queues failed operations on c and returns its status.
-	Recover(ctx context.Context, c cid.Cid) (PinInfo, error)
+	Recover(ctx context.Context, c cid.Cid) (pin.Info, error)
 	// Members lists the cluster's peers.
 	Members(ctx context.Context) ([]member.Member, error)
-}
-
-// PinInfo is a pin with what each member says of it.
-type PinInfo struct {
-	Pin   pin.Pin
-	Peers []pin.PeerStatus
 }
 
 // Liveness is optional for a Cluster (checked at run time): the members

@@ -107,7 +107,7 @@ func (s *server) statusAll(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	st := newStreamer(w)
-	emit := func(info PinInfo) error {
+	emit := func(info pin.Info) error {
 		if local {
 			info = s.onlyLocal(info)
 		}
@@ -120,7 +120,7 @@ func (s *server) statusAll(w http.ResponseWriter, r *http.Request) error {
 		err = s.Cluster.StatusAll(r.Context(), emit)
 	} else {
 		for _, c := range cids {
-			var info PinInfo
+			var info pin.Info
 			if info, err = s.pinStatus(r, c, ms); err != nil {
 				break
 			}
@@ -156,10 +156,10 @@ func (s *server) status(w http.ResponseWriter, r *http.Request) error {
 // pinStatus is the cluster's status of c; a CID outside the pinset is
 // "unpinned" on every peer, as in IPFS Cluster (pin rm --wait waits for
 // that).
-func (s *server) pinStatus(r *http.Request, c cid.Cid, ms []member.Member) (PinInfo, error) {
+func (s *server) pinStatus(r *http.Request, c cid.Cid, ms []member.Member) (pin.Info, error) {
 	info, err := s.Cluster.Status(r.Context(), c)
-	if errors.Is(err, ErrNotFound) {
-		info = PinInfo{Pin: pin.Pin{Cid: c}}
+	if errors.Is(err, pin.ErrNotFound) {
+		info = pin.Info{Pin: pin.Pin{Cid: c}}
 		for _, m := range ms {
 			info.Peers = append(info.Peers, pin.PeerStatus{Peer: m.ID, Status: pin.StatusUnpinned, Since: s.now()})
 		}
@@ -169,7 +169,7 @@ func (s *server) pinStatus(r *http.Request, c cid.Cid, ms []member.Member) (PinI
 }
 
 // onlyLocal keeps this peer's view.
-func (s *server) onlyLocal(info PinInfo) PinInfo {
+func (s *server) onlyLocal(info pin.Info) pin.Info {
 	var own []pin.PeerStatus
 	for _, p := range info.Peers {
 		if p.Peer == s.Cluster.ID() {
@@ -233,30 +233,19 @@ func (s *server) resolvePath(r *http.Request) (cid.Cid, error) {
 }
 
 func (s *server) pinCid(w http.ResponseWriter, r *http.Request, c cid.Cid) error {
-	p, err := parsePinOptions(r.URL.Query(), s.Replication, s.now())
+	p, err := parsePinOptions(r.URL.Query(), s.now())
 	if err != nil {
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
 	p.Cid = c
-	if from := p.PinUpdate; from.Defined() && !from.Equals(c) {
+	if p.IsUpdate() {
 		// As IPFS Cluster's PinUpdate: the new pin takes the options and
-		// the peers of the existing one (which stays pinned); only the
+		// the peers of the existing one (which stays pinned), which the
+		// leader reads as it commits the new one (pin.Update); only the
 		// name and the expiry may be given.
-		old, err := s.Cluster.Get(r.Context(), from)
-		if err != nil {
-			return err
-		}
-		next := pin.Pin{Cid: c, Name: old.Name, Mode: old.Mode, ReplicationMin: old.ReplicationMin, ReplicationMax: old.ReplicationMax,
-			UserAllocations: old.Allocations, Metadata: old.Metadata, ExpireAt: old.ExpireAt, Origins: old.Origins, PinUpdate: from}
-		if p.Name != "" {
-			next.Name = p.Name
-		}
-		if !p.ExpireAt.IsZero() {
-			next.ExpireAt = p.ExpireAt
-		}
-		p = next
+		p = pin.Pin{Cid: c, PinUpdate: p.PinUpdate, Name: p.Name, ExpireAt: p.ExpireAt}
 	}
-	// Checked here too, so a bad request never reaches the leader.
+	// Checked at the edge, so a bad request never travels to the leader.
 	if err := p.Validate(s.now()); err != nil {
 		return err
 	}
@@ -318,7 +307,7 @@ func (s *server) recoverAll(w http.ResponseWriter, r *http.Request) error {
 	}
 	failed := map[pin.Status]bool{pin.StatusPinError: true, pin.StatusUnpinError: true}
 	var todo []cid.Cid
-	err = s.Cluster.StatusAll(r.Context(), func(info PinInfo) error {
+	err = s.Cluster.StatusAll(r.Context(), func(info pin.Info) error {
 		if local {
 			info = s.onlyLocal(info)
 		}
@@ -332,8 +321,8 @@ func (s *server) recoverAll(w http.ResponseWriter, r *http.Request) error {
 	}
 	st := newStreamer(w)
 	for _, c := range todo {
-		var info PinInfo
-		if info, err = s.Cluster.Recover(r.Context(), c); errors.Is(err, ErrNotFound) {
+		var info pin.Info
+		if info, err = s.Cluster.Recover(r.Context(), c); errors.Is(err, pin.ErrNotFound) {
 			err = nil
 			continue // unpinned meanwhile
 		} else if err != nil {

@@ -18,16 +18,15 @@ import (
 // metaPrefix marks the query parameters that become pin metadata.
 const metaPrefix = "meta-"
 
-// Replication is the cluster's default replication, used to complete a
-// request that gives only one of replication-min and replication-max.
-type Replication struct{ Min, Max int }
-
 // parsePinOptions reads IPFS Cluster's pin options from a query, as
 // PinOptions.FromQuery of IPFS Cluster 1.1.6 does, but stricter: an
 // unknown mode, a malformed peer ID in user-allocations or a malformed
 // number is an error instead of being dropped or defaulted. The returned
-// pin has no CID; the caller validates it with pin.Validate.
-func parsePinOptions(q url.Values, def Replication, now time.Time) (pin.Pin, error) {
+// pin has no CID; the caller validates it with pin.Validate. A replication
+// bound not given (or 0) stays 0: the cluster's leader completes it from
+// its defaults (pin.WithDefaults), for each bound on its own as in IPFS
+// Cluster.
+func parsePinOptions(q url.Values, now time.Time) (pin.Pin, error) {
 	p := pin.Pin{Name: q.Get("name")}
 	switch m := q.Get("mode"); m {
 	case "", "recursive":
@@ -48,25 +47,6 @@ func parsePinOptions(q url.Values, def Replication, now time.Time) (pin.Pin, err
 	}
 	if p.ReplicationMax, err = intParam("replication-max", maxS); err != nil {
 		return pin.Pin{}, err
-	}
-	// 0 means "the cluster's default", for each bound on its own as in
-	// IPFS Cluster; the domain wants both or neither.
-	switch {
-	case p.ReplicationMin == 0 && p.ReplicationMax != 0:
-		p.ReplicationMin = def.Min
-		if p.ReplicationMax != pin.Everywhere && (def.Min == pin.Everywhere || def.Min > p.ReplicationMax) {
-			p.ReplicationMin = p.ReplicationMax
-		}
-		if p.ReplicationMax == pin.Everywhere {
-			p.ReplicationMin = pin.Everywhere
-		}
-	case p.ReplicationMax == 0 && p.ReplicationMin != 0:
-		p.ReplicationMax = def.Max
-		if p.ReplicationMin == pin.Everywhere {
-			p.ReplicationMax = pin.Everywhere
-		} else if def.Max == pin.Everywhere || def.Max < p.ReplicationMin {
-			p.ReplicationMax = p.ReplicationMin
-		}
 	}
 
 	if v := q.Get("shard-size"); v != "" {
@@ -162,9 +142,9 @@ type addParams struct {
 // validated before the import (the empty UnixFS directory).
 var probeCid = cid.MustParse("QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn")
 
-func parseAddOptions(q url.Values, def Replication, now time.Time) (addParams, error) {
+func parseAddOptions(q url.Values, now time.Time) (addParams, error) {
 	a := addParams{stream: true}
-	p, err := parsePinOptions(q, def, now)
+	p, err := parsePinOptions(q, now)
 	if err != nil {
 		return a, err
 	}

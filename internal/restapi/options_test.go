@@ -19,7 +19,6 @@ const (
 
 func TestRestParsePinOptions(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	def := Replication{Min: 2, Max: 3}
 	upd, _ := cid.Decode(testCid)
 	origin := "/ip4/127.0.0.1/tcp/4001/p2p/" + testPeer
 	tests := []struct {
@@ -33,12 +32,11 @@ func TestRestParsePinOptions(t *testing.T) {
 		{query: "name=doc&mode=direct", want: pin.Pin{Name: "doc", Mode: pin.Direct}},
 		{query: "replication=1&replication-min=5", want: pin.Pin{Mode: pin.Recursive, ReplicationMin: 1, ReplicationMax: 1}},
 		{query: "replication-min=1&replication-max=2", want: pin.Pin{Mode: pin.Recursive, ReplicationMin: 1, ReplicationMax: 2}},
-		{query: "replication-max=1", want: pin.Pin{Mode: pin.Recursive, ReplicationMin: 1, ReplicationMax: 1}},
-		{query: "replication-max=5", want: pin.Pin{Mode: pin.Recursive, ReplicationMin: 2, ReplicationMax: 5}},
-		{query: "replication-min=5", want: pin.Pin{Mode: pin.Recursive, ReplicationMin: 5, ReplicationMax: 5}},
-		{query: "replication-min=1", want: pin.Pin{Mode: pin.Recursive, ReplicationMin: 1, ReplicationMax: 3}},
+		// A bound not given is left to the cluster (pin.WithDefaults).
+		{query: "replication-max=5", want: pin.Pin{Mode: pin.Recursive, ReplicationMax: 5}},
+		{query: "replication-min=1", want: pin.Pin{Mode: pin.Recursive, ReplicationMin: 1}},
 		{query: "replication=-1", want: pin.Pin{Mode: pin.Recursive, ReplicationMin: -1, ReplicationMax: -1}},
-		{query: "replication-max=-1", want: pin.Pin{Mode: pin.Recursive, ReplicationMin: -1, ReplicationMax: -1}},
+		{query: "replication-max=-1", want: pin.Pin{Mode: pin.Recursive, ReplicationMax: -1}},
 		{query: "replication-min=3&replication-max=2", want: pin.Pin{Mode: pin.Recursive, ReplicationMin: 3, ReplicationMax: 2}}, // rejected by Validate
 		{query: "user-allocations=" + testPeer + ",," + testPeer, want: pin.Pin{Mode: pin.Recursive, UserAllocations: []string{testPeer, testPeer}}},
 		{query: "expire-at=2030-01-01T00:00:00Z", want: pin.Pin{Mode: pin.Recursive, ExpireAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}},
@@ -64,7 +62,7 @@ func TestRestParsePinOptions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := parsePinOptions(q, def, now)
+		got, err := parsePinOptions(q, now)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("parsePinOptions(%q) error = %v, want one containing %q", tt.query, err, tt.err)
@@ -82,8 +80,8 @@ func TestRestParsePinOptions(t *testing.T) {
 }
 
 // FuzzParsePinOptions: any query either fails with a message or yields
-// options whose replication is complete (both bounds or neither) and whose
-// mode is known; it never panics.
+// options whose mode is known and whose replication bounds are each -1, 0
+// (the cluster's default) or more; it never panics.
 func FuzzParsePinOptions(f *testing.F) {
 	for _, s := range []string{
 		"", "replication=2&name=x", "replication-min=-1&replication-max=3", "mode=direct&expire-in=1s",
@@ -98,7 +96,7 @@ func FuzzParsePinOptions(f *testing.F) {
 		if err != nil {
 			return
 		}
-		p, err := parsePinOptions(q, Replication{Min: 2, Max: 3}, now)
+		p, err := parsePinOptions(q, now)
 		if err != nil {
 			if err.Error() == "" {
 				t.Errorf("parsePinOptions(%q): empty error message", raw)
@@ -108,8 +106,8 @@ func FuzzParsePinOptions(f *testing.F) {
 		if p.Mode != pin.Recursive && p.Mode != pin.Direct {
 			t.Errorf("parsePinOptions(%q) mode = %q", raw, p.Mode)
 		}
-		if (p.ReplicationMin == 0) != (p.ReplicationMax == 0) {
-			t.Errorf("parsePinOptions(%q) replication = %d..%d, want both or neither", raw, p.ReplicationMin, p.ReplicationMax)
+		if p.ReplicationMin < pin.Everywhere || p.ReplicationMax < pin.Everywhere {
+			t.Errorf("parsePinOptions(%q) replication = %d..%d, want -1 or more", raw, p.ReplicationMin, p.ReplicationMax)
 		}
 		p.Cid, _ = cid.Decode(testCid)
 		_ = p.Validate(now) // must not panic

@@ -42,13 +42,10 @@ func DefaultConfig() Config {
 
 // Deps are what the API serves from.
 type Deps struct {
-	Cluster Cluster // non-nil
-	Version string  // reported by /version and /id
-	Commit  string  // reported by /id
-	// Replication is the cluster's default replication, to complete a
-	// pin that gives only one of replication-min and replication-max.
-	Replication Replication
-	Logger      *slog.Logger // non-nil
+	Cluster Cluster      // non-nil
+	Version string       // reported by /version and /id
+	Commit  string       // reported by /id
+	Logger  *slog.Logger // non-nil
 	// DownAfter is how long a member may stay silent before it is down
 	// (0: DefaultDownAfter).
 	DownAfter time.Duration
@@ -158,7 +155,7 @@ func statusOf(err error) int {
 	switch {
 	case errors.As(err, &he):
 		return he.code
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrPeerNotFound):
+	case errors.Is(err, pin.ErrNotFound), errors.Is(err, ErrPeerNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, ErrRefused):
 		return http.StatusConflict

@@ -51,7 +51,7 @@ func (f *fakeCluster) Unpin(ctx context.Context, c cid.Cid) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.pins[c]; !ok {
-		return fmt.Errorf("%w: %s", ErrNotFound, c)
+		return fmt.Errorf("%w: %s", pin.ErrNotFound, c)
 	}
 	delete(f.pins, c)
 	f.writes++
@@ -63,7 +63,7 @@ func (f *fakeCluster) Get(ctx context.Context, c cid.Cid) (pin.Pin, error) {
 	defer f.mu.Unlock()
 	p, ok := f.pins[c]
 	if !ok {
-		return pin.Pin{}, fmt.Errorf("%w: %s", ErrNotFound, c)
+		return pin.Pin{}, fmt.Errorf("%w: %s", pin.ErrNotFound, c)
 	}
 	return p, nil
 }
@@ -87,21 +87,21 @@ func (f *fakeCluster) List(ctx context.Context, fn func(pin.Pin) error) error {
 	return nil
 }
 
-func (f *fakeCluster) Status(ctx context.Context, c cid.Cid) (PinInfo, error) {
+func (f *fakeCluster) Status(ctx context.Context, c cid.Cid) (pin.Info, error) {
 	p, err := f.Get(ctx, c)
 	if err != nil {
-		return PinInfo{}, err
+		return pin.Info{}, err
 	}
-	return PinInfo{Pin: p, Peers: []pin.PeerStatus{{Peer: testPeer, Status: pin.StatusPinned}}}, nil
+	return pin.Info{Pin: p, Peers: []pin.PeerStatus{{Peer: testPeer, Status: pin.StatusPinned}}}, nil
 }
 
-func (f *fakeCluster) StatusAll(ctx context.Context, fn func(PinInfo) error) error {
+func (f *fakeCluster) StatusAll(ctx context.Context, fn func(pin.Info) error) error {
 	return f.List(ctx, func(p pin.Pin) error {
-		return fn(PinInfo{Pin: p, Peers: []pin.PeerStatus{{Peer: testPeer, Status: pin.StatusPinned}}})
+		return fn(pin.Info{Pin: p, Peers: []pin.PeerStatus{{Peer: testPeer, Status: pin.StatusPinned}}})
 	})
 }
 
-func (f *fakeCluster) Recover(ctx context.Context, c cid.Cid) (PinInfo, error) {
+func (f *fakeCluster) Recover(ctx context.Context, c cid.Cid) (pin.Info, error) {
 	return f.Status(ctx, c)
 }
 
@@ -112,7 +112,7 @@ func (f *fakeCluster) Members(ctx context.Context) ([]member.Member, error) {
 func newTestAPI(t *testing.T) (*httptest.Server, *fakeCluster) {
 	t.Helper()
 	fc := &fakeCluster{pins: map[cid.Cid]pin.Pin{}}
-	h := NewHandler(DefaultConfig(), Deps{Cluster: fc, Version: "v-test", Logger: slog.New(slog.DiscardHandler), Replication: Replication{Min: 2, Max: 3}})
+	h := NewHandler(DefaultConfig(), Deps{Cluster: fc, Version: "v-test", Logger: slog.New(slog.DiscardHandler)})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, fc
@@ -237,8 +237,8 @@ func TestRestPinAndStreams(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, testCid) {
 		t.Errorf("DELETE /pins = %d %s", resp.StatusCode, body)
 	}
-	if _, err := fc.Get(context.Background(), wpCid(t)); !errors.Is(err, ErrNotFound) {
-		t.Errorf("after DELETE, Get = %v, want ErrNotFound", err)
+	if _, err := fc.Get(context.Background(), wpCid(t)); !errors.Is(err, pin.ErrNotFound) {
+		t.Errorf("after DELETE, Get = %v, want pin.ErrNotFound", err)
 	}
 }
 

@@ -170,7 +170,7 @@ func pinToWire(p pin.Pin) wirePin {
 
 // infoToWire merges the peers' views with what the members say of
 // themselves (names, swarm addresses).
-func infoToWire(info PinInfo, members map[string]member.Member) wireGlobalPinInfo {
+func infoToWire(info pin.Info, members map[string]member.Member) wireGlobalPinInfo {
 	p := info.Pin
 	w := wireGlobalPinInfo{
 		Cid: p.Cid.String(), Name: p.Name, Allocations: nonNil(p.Allocations), Origins: nonNil(p.Origins),
@@ -277,7 +277,7 @@ func statusFilter(s string) (map[pin.Status]bool, error) {
 
 // matches reports whether any peer's status is in the filter, as
 // GlobalPinInfo.Match.
-func matches(info PinInfo, f map[pin.Status]bool) bool {
+func matches(info pin.Info, f map[pin.Status]bool) bool {
 	if f == nil {
 		return true
 	}

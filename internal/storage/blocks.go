@@ -28,12 +28,18 @@ import (
 // dropped.
 type blockStore struct {
 	*flatfs.Datastore
-	dir     string
-	shard   flatfs.ShardFunc
-	syncfs  *os.File // the store's directory, for syncfs; nil when flatfs fsyncs
-	drop    bool     // evict written blocks from the page cache
-	syncMu  sync.Mutex
-	syncErr error // the first failed syncfs; guarded by syncMu
+	dir    string
+	shard  flatfs.ShardFunc
+	syncfs *os.File             // the store's directory, for syncfs; nil when flatfs fsyncs
+	drop   bool                 // evict written blocks from the page cache
+	syncFn func(*os.File) error // syncFS; a test counts the calls
+	// Group commit of syncfs calls (see syncAll), guarded by syncMu.
+	syncMu      sync.Mutex
+	syncCond    *sync.Cond // signalled when a sync ends
+	syncing     bool       // a syncfs runs
+	syncStarted uint64     // syncs started
+	syncDone    uint64     // the number of the last sync that ended
+	syncErr     error      // the first failed syncfs
 }
 
 var (
@@ -51,23 +57,41 @@ type batchReader interface {
 var waitKey = ds.NewKey("/FLOTILLA-WAIT-FOR-WRITES")
 
 // syncAll makes everything written so far on the store's file system
-// durable. The kernel reports a writeback error to one syncfs call on a
+// durable. Calls are group-committed: one syncfs runs at a time, and every
+// call that arrives while it runs waits for the next one, which covers
+// them all (a syncfs started after a write returned covers that write).
+// Under many concurrent small writes (bitswap storing blocks as they
+// arrive, one batch per message) that is a few syncfs instead of one per
+// call, each of which flushes the whole file system.
+//
+// The kernel reports a writeback error to one syncfs call on a
 // descriptor, and the writes it concerns may belong to any commit since the
-// last success. So calls take turns, and a failure is final: no later
-// commit can be acknowledged, and the store has to be reopened (the lost
-// writes redone) to recover. Taking turns costs little: each call writes
-// back what the others would have waited for.
+// last success. So a failure is final: no later commit can be
+// acknowledged, and the store has to be reopened (the lost writes redone)
+// to recover.
 func (s *blockStore) syncAll() error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
-	if s.syncErr != nil {
-		return s.syncErr
+	need := s.syncStarted + 1 // the first sync to start after this call
+	for s.syncDone < need && s.syncErr == nil {
+		if s.syncing {
+			s.syncCond.Wait()
+			continue
+		}
+		s.syncing = true
+		s.syncStarted++
+		n := s.syncStarted
+		s.syncMu.Unlock()
+		err := s.syncFn(s.syncfs)
+		s.syncMu.Lock()
+		s.syncing = false
+		s.syncDone = n
+		if err != nil {
+			s.syncErr = fmt.Errorf("storage: syncing the block store failed, writes since the last sync may be lost (reopen the store): %w", err)
+		}
+		s.syncCond.Broadcast()
 	}
-	if err := syncFS(s.syncfs); err != nil {
-		s.syncErr = fmt.Errorf("storage: syncing the block store failed, writes since the last sync may be lost (reopen the store): %w", err)
-		return s.syncErr
-	}
-	return nil
+	return s.syncErr
 }
 
 // Put writes one block, durably, as a batch of one.

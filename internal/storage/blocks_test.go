@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	ds "github.com/ipfs/go-datastore"
 )
@@ -178,5 +180,58 @@ func TestSyncFailureIsFinal(t *testing.T) {
 	}
 	if err := d.Sync(ctx, ds.NewKey("/")); err == nil {
 		t.Fatal("Sync succeeded after a failed sync")
+	}
+}
+
+// Concurrent writers share syncfs calls: one runs at a time, and every
+// caller that arrives meanwhile rides on the next, so many callers cost a
+// few calls. Each caller still gets a sync that started after it called.
+func TestSyncsAreGroupCommitted(t *testing.T) {
+	if !syncFSReportsErrors() {
+		t.Skip("syncfs is not used on this system")
+	}
+	d, err := OpenBlocks(t.TempDir(), DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	s := d.(*blockStore)
+	var mu sync.Mutex
+	var calls int
+	var last time.Time // when the latest sync started
+	s.syncFn = func(*os.File) error {
+		mu.Lock()
+		calls++
+		last = time.Now()
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond) // a slow disk, so that callers pile up
+		return nil
+	}
+	const callers = 50
+	var wg sync.WaitGroup
+	late := make(chan string, callers)
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			called := time.Now()
+			if err := s.syncAll(); err != nil {
+				late <- err.Error()
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if last.Before(called) {
+				late <- "a caller returned without a sync started after its call"
+			}
+		}()
+	}
+	wg.Wait()
+	close(late)
+	for msg := range late {
+		t.Fatal(msg)
+	}
+	if calls > callers/5 {
+		t.Fatalf("%d syncfs calls for %d concurrent callers, want a few", calls, callers)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -86,6 +87,7 @@ func OpenBlocks(dir string, cfg Config) (ds.Batching, error) {
 		return nil, err
 	}
 	s := &blockStore{Datastore: fs, dir: dir, shard: shard.Func(), drop: drop}
+	s.syncCond, s.syncFn = sync.NewCond(&s.syncMu), syncFS
 	if useSyncfs {
 		if s.syncfs, err = os.Open(dir); err != nil {
 			fs.Close()
