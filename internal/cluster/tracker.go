@@ -147,37 +147,102 @@ func (t *tracker) schedule(c cid.Cid, unpin bool) {
 	}
 }
 
+// maxPinBatch bounds the pins a worker takes at once: their roots are
+// fetched in one bitswap session and pinned with one sync.
+const maxPinBatch = 128
+
 func (t *tracker) worker(ctx context.Context) {
 	for {
-		var c cid.Cid
+		var group []cid.Cid
 		select {
 		case <-ctx.Done():
 			return
-		case c = <-t.work:
+		case c := <-t.work:
+			group = append(group, c)
 		}
-		t.mu.Lock()
-		op := t.ops[c]
-		if op == nil || op.running {
-			t.mu.Unlock()
-			continue
+	fill:
+		for len(group) < maxPinBatch {
+			select {
+			case c := <-t.work:
+				group = append(group, c)
+			default:
+				break fill
+			}
 		}
-		op.running, op.attempts = true, op.attempts+1
-		if op.unpin {
-			op.status = pin.StatusUnpinning
-		} else {
-			op.status = pin.StatusPinning
+		var batch []claimed
+		for _, c := range group {
+			op, ok := t.claim(c)
+			switch {
+			case !ok:
+			case op.unpin:
+				t.finish(ctx, c, t.unpin(ctx, c), op.attempt)
+			default:
+				batch = append(batch, op)
+			}
 		}
-		unpin, attempt := op.unpin, op.attempts
-		t.mu.Unlock()
-
-		var err error
-		if unpin {
-			err = t.unpin(ctx, c)
-		} else {
-			err = t.pin(ctx, c)
+		if len(batch) > 0 {
+			t.pinMany(ctx, batch)
 		}
-		t.finish(ctx, c, err, attempt)
 	}
+}
+
+// claimed is an operation a worker took on.
+type claimed struct {
+	c       cid.Cid
+	unpin   bool
+	attempt int
+}
+
+// claim marks the operation on c running, unless there is none or it
+// already runs.
+func (t *tracker) claim(c cid.Cid) (claimed, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	op := t.ops[c]
+	if op == nil || op.running {
+		return claimed{}, false
+	}
+	op.running, op.attempts = true, op.attempts+1
+	if op.unpin {
+		op.status = pin.StatusUnpinning
+	} else {
+		op.status = pin.StatusPinning
+	}
+	return claimed{c: c, unpin: op.unpin, attempt: op.attempts}, true
+}
+
+// pinMany pins a group: the plain fetches together (ipfs.Node.PinMany),
+// the rest (blocks received from an add, updates, a peer without a swarm)
+// one by one.
+func (t *tracker) pinMany(ctx context.Context, ops []claimed) {
+	node := t.p.deps.Node
+	var together []claimed
+	var targets []ipfs.PinTarget
+	var pins []pin.Pin
+	for _, op := range ops {
+		pn, ok, err := t.p.st.Get(op.c)
+		switch {
+		case err != nil:
+			t.finish(ctx, op.c, err, op.attempt)
+		case !ok || !pn.AllocatedTo(t.p.deps.ID):
+			t.finish(ctx, op.c, nil, op.attempt) // no longer ours
+		case !node.Online() || pn.PinUpdate.Defined() || pn.Mode != pin.Direct && node.Received(op.c):
+			t.finish(ctx, op.c, t.pin(ctx, op.c), op.attempt)
+		default:
+			together = append(together, op)
+			targets = append(targets, ipfs.PinTarget{Cid: op.c, Recursive: pn.Mode != pin.Direct, Name: pn.Name})
+			pins = append(pins, pn)
+		}
+	}
+	if len(together) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.p.cfg.PinTimeout)
+	defer cancel()
+	t.connect(ctx, pins...)
+	node.PinMany(ctx, targets, func(i int, err error) {
+		t.finish(ctx, together[i].c, t.pinned(together[i].c, err), together[i].attempt)
+	})
 }
 
 func (t *tracker) finish(ctx context.Context, c cid.Cid, err error, attempt int) {
@@ -278,29 +343,34 @@ func (t *tracker) unpin(ctx context.Context, c cid.Cid) error {
 }
 
 // connect dials the origins and the other allocated peers' swarm
-// addresses, best effort.
-func (t *tracker) connect(ctx context.Context, pn pin.Pin) {
+// addresses of the pins, each address once, best effort.
+func (t *tracker) connect(ctx context.Context, pins ...pin.Pin) {
 	nw := t.p.deps.Node.Network
 	if nw == nil {
 		return
 	}
-	addrs := append([]string(nil), pn.Origins...)
-	if ms, err := t.p.st.Members(); err == nil {
+	ms, _ := t.p.st.Members()
+	seen := map[string]bool{}
+	for _, pn := range pins {
+		addrs := append([]string(nil), pn.Origins...)
 		for _, m := range ms {
 			if m.ID != t.p.deps.ID && pn.AllocatedTo(m.ID) {
-				live := t.p.live.fill(m)
-				addrs = append(addrs, live.SwarmAddrs...)
+				addrs = append(addrs, t.p.live.fill(m).SwarmAddrs...)
 			}
 		}
-	}
-	for _, a := range addrs {
-		info, err := peer.AddrInfoFromString(a)
-		if err != nil || info.ID == nw.Host.ID() {
-			continue
+		for _, a := range addrs {
+			if seen[a] {
+				continue
+			}
+			seen[a] = true
+			info, err := peer.AddrInfoFromString(a)
+			if err != nil || info.ID == nw.Host.ID() {
+				continue
+			}
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			nw.Host.Connect(dctx, *info)
+			cancel()
 		}
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		nw.Host.Connect(dctx, *info)
-		cancel()
 	}
 }
 

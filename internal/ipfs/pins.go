@@ -8,6 +8,7 @@ import (
 	"github.com/ipfs/boxo/ipld/merkledag"
 	pin "github.com/ipfs/boxo/pinning/pinner"
 	cid "github.com/ipfs/go-cid"
+	format "github.com/ipfs/go-ipld-format"
 )
 
 const (
@@ -267,4 +268,87 @@ func (n *Node) PinVerify(ctx context.Context, emit func(VerifyResult) error) err
 func (n *Node) IsPinnedRecursively(ctx context.Context, c cid.Cid) (bool, error) {
 	_, ok, err := n.Pins.IsPinnedWithType(ctx, c, pin.Recursive)
 	return ok, err
+}
+
+// PinTarget is one pin of a PinMany call.
+type PinTarget struct {
+	Cid       cid.Cid
+	Recursive bool
+	Name      string
+}
+
+// PinMany pins many DAGs as one piece of work: their roots are fetched in
+// one bitswap session (one want list for all of them), each is pinned as
+// soon as its root arrives, and one sync of the pin store covers every pin
+// made while the next roots were still on their way. done is called once
+// per target, after its pin is durable or with why it failed; targets are
+// independent (no rollback). It returns when every target is done or ctx
+// ends (the targets not done by then fail with ctx's error).
+func (n *Node) PinMany(ctx context.Context, targets []PinTarget, done func(i int, err error)) {
+	unlock := n.Blocks.PinLock(ctx)
+	defer unlock.Unlock(ctx)
+	index := make(map[cid.Cid][]int, len(targets))
+	cids := make([]cid.Cid, 0, len(targets))
+	for i, t := range targets {
+		if len(index[t.Cid]) == 0 {
+			cids = append(cids, t.Cid)
+		}
+		index[t.Cid] = append(index[t.Cid], i)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	arrivals := merkledag.NewSession(sctx, n.DAG).GetMany(sctx, cids)
+	var pinned []int // pinned, not yet synced
+	settle := func() {
+		if len(pinned) == 0 {
+			return
+		}
+		err := n.syncPins(ctx)
+		for _, i := range pinned {
+			if err == nil {
+				n.announce(ctx, targets[i].Cid)
+			}
+			done(i, err)
+		}
+		pinned = pinned[:0]
+	}
+	left := len(targets)
+	for left > 0 {
+		var opt *format.NodeOption
+		var ok bool
+		select {
+		case opt, ok = <-arrivals:
+		default:
+			// Nothing more has arrived yet: make what is pinned durable
+			// and answer it before waiting.
+			settle()
+			opt, ok = <-arrivals
+		}
+		if !ok {
+			break
+		}
+		if opt.Err != nil {
+			continue // the roots that never come fail below
+		}
+		for _, i := range index[opt.Node.Cid()] {
+			t := targets[i]
+			if err := n.Pins.Pin(ctx, opt.Node, t.Recursive, t.Name); err != nil {
+				done(i, notFound(err))
+			} else {
+				pinned = append(pinned, i)
+			}
+			left--
+		}
+		delete(index, opt.Node.Cid())
+	}
+	settle()
+	err := ctx.Err()
+	if err == nil {
+		err = fmt.Errorf("%w: the block did not arrive", ErrNotFound)
+	}
+	for _, is := range index {
+		for _, i := range is {
+			done(i, err)
+		}
+	}
 }

@@ -89,6 +89,13 @@ func (s *receivedSet) take(c cid.Cid) bool {
 	return ok
 }
 
+func (s *receivedSet) has(c cid.Cid) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.roots[c]
+	return ok
+}
+
 func (s *receivedSet) list() []cid.Cid {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -111,6 +118,9 @@ func (n *Node) MarkReceived(roots []cid.Cid, ttl time.Duration) {
 		n.received.mark(c, ttl)
 	}
 }
+
+// Received reports whether c is marked received (see PinReceived).
+func (n *Node) Received(c cid.Cid) bool { return n.received.has(c) }
 
 // PinReceived pins c recursively, with no walk of its DAG, when c is
 // marked received; ok is false (and nothing done) otherwise, and the
