@@ -192,17 +192,39 @@ func sortedPeers(info apiclient.GlobalPinInfo) []string {
 func pinAddCmd(g *globals) *cobra.Command {
 	var f pinFlags
 	var w waitFlags
+	var from string
 	cmd := &cobra.Command{
-		Use:   "add CID|PATH...",
+		Use:   "add CID|PATH... | --from FILE|-",
 		Short: "Pin content in the cluster; the allocated peers fetch it",
 		Long: `Pin CIDs (or what /ipfs, /ipns and /ipld paths resolve to now) in the cluster.
 The answer comes once the pin is committed; the allocated peers then fetch
 the content. With --wait, it comes once they hold it.
 
+--from FILE (- for stdin) pins in bulk, for moving a pinset from another
+service: one pin per line, a CID or a JSON object with the fields of a pin
+as 'pin ls --json' prints them (cid, name, mode, replication_factor_min,
+replication_factor_max, expire_at, metadata, origins). The lines stream
+to the cluster, which commits them thousands at a time; a bad line fails
+alone and is reported with its number. The exit status is 1 if any failed.
+
 --json prints the pin (with --wait: its status on every peer), as the
-REST API answers it.`,
-		Args: cobra.MinimumNArgs(1),
+REST API answers it; with --from, one answer per line.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if from != "" {
+				if len(args) > 0 {
+					return errors.New("pin add: give CIDs or --from, not both")
+				}
+				return nil
+			}
+			return cobra.MinimumNArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if from != "" {
+				if w.wait || slices.ContainsFunc(pinOptionFlags, cmd.Flags().Changed) {
+					return errors.New("pin add --from: options go on each line (as JSON), not on the command line; --wait is not taken")
+				}
+				return g.pinFrom(cmd, from)
+			}
 			o, err := f.options(cmd)
 			if err != nil {
 				return err
@@ -246,6 +268,7 @@ REST API answers it.`,
 	}
 	f.bind(cmd.Flags())
 	w.bind(cmd.Flags(), "the allocated peers hold the content")
+	cmd.Flags().StringVar(&from, "from", "", "pin every line of FILE (- for stdin): a CID or a JSON pin object per line")
 	bindAPIFlags(cmd.Flags(), &g.api)
 	return cmd
 }

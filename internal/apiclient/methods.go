@@ -2,6 +2,7 @@ package apiclient
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -160,4 +161,20 @@ func (c *Client) Metrics(ctx context.Context, name string) ([]Metric, error) {
 func (c *Client) Add(ctx context.Context, dir files.Directory, q url.Values, fn func(AddedOutput) error) error {
 	mfr := files.NewMultiFileReader(dir, true, false)
 	return stream(ctx, c, http.MethodPost, "/add", q, mfr, "multipart/form-data; boundary="+mfr.Boundary(), fn)
+}
+
+// BatchResult is the answer for one line of PinBatch.
+type BatchResult struct {
+	Line        int      `json:"line"`
+	Cid         string   `json:"cid,omitempty"`
+	Allocations []string `json:"allocations,omitempty"`
+	Code        int      `json:"code,omitempty"`
+	Error       string   `json:"error,omitempty"`
+}
+
+// PinBatch streams an NDJSON body of pins (a CID, or a pin object, per
+// line) to POST /pins/batch and calls fn with each line's answer, in order,
+// as the pins commit.
+func (c *Client) PinBatch(ctx context.Context, body io.Reader, fn func(BatchResult) error) error {
+	return stream(ctx, c, http.MethodPost, "/pins/batch", nil, body, "application/x-ndjson", fn)
 }

@@ -67,7 +67,7 @@ func DefaultConfig() Config {
 		DeadNodeTimeout: 30 * time.Minute,
 		Heartbeat:       time.Second,
 		DownAfter:       4 * time.Second,
-		PinConcurrency:  32,
+		PinConcurrency:  8,
 		PinTimeout:      10 * time.Minute,
 		MaxVoters:       5,
 		TrailingLogs:    2048,

@@ -47,6 +47,17 @@ type pinResult struct {
 	Error *rpcError `json:"error,omitempty"`
 }
 
+// pin is the leader's answer for one pin.
+func (r pinResult) pin() (pin.Pin, error) {
+	switch {
+	case r.Error != nil:
+		return pin.Pin{}, &remoteError{status: http.StatusConflict, rpcError: *r.Error}
+	case r.Pin != nil:
+		return fromWire(*r.Pin)
+	}
+	return pin.Pin{}, fmt.Errorf("leader sent an empty result")
+}
+
 // forward hands a pin to the forwarding batcher and waits for the
 // leader's answer.
 func (p *Peer) forward(ctx context.Context, pn pin.Pin) (pin.Pin, error) {
@@ -102,16 +113,8 @@ func (p *Peer) sendBatch(ctx context.Context, batch []forwardReq) {
 			r.done <- forwardRes{err: err}
 			continue
 		}
-		res := resp.Results[i]
-		switch {
-		case res.Error != nil:
-			r.done <- forwardRes{err: &remoteError{status: http.StatusConflict, rpcError: *res.Error}}
-		case res.Pin != nil:
-			pn, err := fromWire(*res.Pin)
-			r.done <- forwardRes{pin: pn, err: err}
-		default:
-			r.done <- forwardRes{err: fmt.Errorf("leader sent an empty result")}
-		}
+		pn, err := resp.Results[i].pin()
+		r.done <- forwardRes{pin: pn, err: err}
 	}
 }
 

@@ -25,8 +25,9 @@ type tracker struct {
 	p     *Peer
 	index *heldIndex // what the node holds, for status listings
 
-	mu  sync.Mutex // guards ops
-	ops map[cid.Cid]*trackedOp
+	mu     sync.Mutex // guards ops, failed
+	ops    map[cid.Cid]*trackedOp
+	failed int // ops in pin_error or unpin_error, which wait for a recover
 
 	work chan cid.Cid
 }
@@ -109,7 +110,7 @@ func (t *tracker) reconcile(ctx context.Context, c cid.Cid, mayUnpin, verify boo
 	case allocated && held:
 		t.mu.Lock()
 		if op := t.ops[c]; op != nil && op.unpin && !op.running {
-			delete(t.ops, c)
+			t.drop(c)
 		}
 		t.mu.Unlock()
 	case !allocated && held && mayUnpin:
@@ -138,6 +139,7 @@ func (t *tracker) schedule(c cid.Cid, unpin bool) {
 	if unpin {
 		status = pin.StatusUnpinQueued
 	}
+	t.drop(c)
 	t.ops[c] = &trackedOp{unpin: unpin, status: status, since: time.Now()}
 	t.mu.Unlock()
 	select {
@@ -277,6 +279,7 @@ func (t *tracker) finish(ctx context.Context, c cid.Cid, err error, attempt int)
 		return
 	}
 	op.status, op.err, op.since = pin.StatusPinError, err.Error(), time.Now()
+	t.failed++
 	if op.unpin {
 		op.status = pin.StatusUnpinError
 	}
@@ -408,7 +411,7 @@ func (t *tracker) recover(ctx context.Context, c cid.Cid) {
 	op := t.ops[c]
 	if op != nil && !op.running && (op.status == pin.StatusPinError || op.status == pin.StatusUnpinError) {
 		op.attempts = 0
-		delete(t.ops, c)
+		t.drop(c)
 	}
 	t.mu.Unlock()
 	t.reconcile(ctx, c, true, true) // an operator asks: check the node itself
@@ -418,11 +421,14 @@ func (t *tracker) recover(ctx context.Context, c cid.Cid) {
 func (t *tracker) queueLen() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := 0
-	for _, op := range t.ops {
-		if op.status != pin.StatusPinError && op.status != pin.StatusUnpinError {
-			n++
-		}
+	return len(t.ops) - t.failed
+}
+
+// drop forgets the operation on c, keeping the count of failed ones. The
+// caller holds mu.
+func (t *tracker) drop(c cid.Cid) {
+	if op := t.ops[c]; op != nil && (op.status == pin.StatusPinError || op.status == pin.StatusUnpinError) {
+		t.failed--
 	}
-	return n
+	delete(t.ops, c)
 }

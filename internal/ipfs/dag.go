@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/boxo/path"
 	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
+	format "github.com/ipfs/go-ipld-format"
 	_ "github.com/ipld/go-codec-dagpb" // registers dag-pb with the codec table
 	"github.com/ipld/go-ipld-prime"
 	_ "github.com/ipld/go-ipld-prime/codec/cbor" // the codecs Kubo's dag commands offer
@@ -186,7 +187,13 @@ func (n *Node) putBlock(ctx context.Context, b blocks.Block, pin bool) error {
 // DagStat walks the DAG under root depth first, each block once, and calls
 // visit with each block's CID and size.
 func (n *Node) DagStat(ctx context.Context, root cid.Cid, visit func(c cid.Cid, size int) error) error {
-	ng := merkledag.NewSession(ctx, n.DAG)
+	return walk(ctx, n.DAG, root, func(nd format.Node) error { return visit(nd.Cid(), len(nd.RawData())) })
+}
+
+// walk visits the DAG under root depth first, each block once, in one
+// session of dag.
+func walk(ctx context.Context, dag format.DAGService, root cid.Cid, visit func(format.Node) error) error {
+	ng := merkledag.NewSession(ctx, dag)
 	nd, err := ng.Get(ctx, root)
 	if err != nil {
 		return notFound(err)
@@ -195,9 +202,7 @@ func (n *Node) DagStat(ctx context.Context, root cid.Cid, visit func(c cid.Cid, 
 		DAG:            ng,
 		Order:          traverse.DFSPre,
 		SkipDuplicates: true,
-		Func: func(s traverse.State) error {
-			return visit(s.Node.Cid(), len(s.Node.RawData()))
-		},
+		Func:           func(s traverse.State) error { return visit(s.Node) },
 	})
 	if err != nil {
 		return fmt.Errorf("error traversing DAG: %w", notFound(err))

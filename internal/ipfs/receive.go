@@ -7,11 +7,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ipfs/boxo/ipld/merkledag"
-	"github.com/ipfs/boxo/ipld/merkledag/traverse"
 	"github.com/ipfs/boxo/verifcid"
 	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
+	format "github.com/ipfs/go-ipld-format"
 )
 
 // ErrBadBlock marks a block whose bytes do not match its CID, or whose CID
@@ -149,19 +148,5 @@ func (n *Node) PinReceived(ctx context.Context, c cid.Cid, name string) (ok bool
 // reading this node's blockstore only: it fails on the first block this
 // node does not hold rather than asking the network.
 func (n *Node) WalkLocal(ctx context.Context, root cid.Cid, emit func(blocks.Block) error) error {
-	ng := merkledag.NewSession(ctx, n.LocalDAG)
-	nd, err := ng.Get(ctx, root)
-	if err != nil {
-		return notFound(err)
-	}
-	err = traverse.Traverse(nd, traverse.Options{
-		DAG:            ng,
-		Order:          traverse.DFSPre,
-		SkipDuplicates: true,
-		Func:           func(s traverse.State) error { return emit(s.Node) },
-	})
-	if err != nil {
-		return notFound(err)
-	}
-	return nil
+	return walk(ctx, n.LocalDAG, root, func(nd format.Node) error { return emit(nd) })
 }

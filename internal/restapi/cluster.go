@@ -21,6 +21,10 @@ type Cluster interface {
 	// allocations. The cluster decides what the request leaves zero, and
 	// resolves an update (p.PinUpdate set) against the pin it updates.
 	Pin(ctx context.Context, p pin.Pin) (pin.Pin, error)
+	// PinMany is Pin for many pins at once (one placement pass, one log
+	// entry): errs[i] says why pins[i] was refused; an error return means
+	// none was committed.
+	PinMany(ctx context.Context, pins []pin.Pin) (placed []pin.Pin, errs []error, err error)
 	// Unpin removes c from the pinset (pin.ErrNotFound if it is not there).
 	Unpin(ctx context.Context, c cid.Cid) error
 	// Get returns the pin of c (pin.ErrNotFound if there is none).

@@ -78,6 +78,7 @@ func NewHandler(cfg Config, d Deps) http.Handler {
 		"GET /pins":                     s.statusAll,
 		"GET /pins/{cid}":               s.status,
 		"POST /pins/{cid}":              s.pin,
+		"POST /pins/batch":              s.pinBatch,
 		"DELETE /pins/{cid}":            s.unpin,
 		"POST /pins/{cid}/recover":      s.recover,
 		"POST /pins/recover":            s.recoverAll,

@@ -47,6 +47,15 @@ func (f *fakeCluster) Pin(ctx context.Context, p pin.Pin) (pin.Pin, error) {
 	return p, nil
 }
 
+func (f *fakeCluster) PinMany(ctx context.Context, pins []pin.Pin) ([]pin.Pin, []error, error) {
+	placed := make([]pin.Pin, len(pins))
+	errs := make([]error, len(pins))
+	for i, p := range pins {
+		placed[i], errs[i] = f.Pin(ctx, p)
+	}
+	return placed, errs, nil
+}
+
 func (f *fakeCluster) Unpin(ctx context.Context, c cid.Cid) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

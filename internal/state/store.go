@@ -97,7 +97,12 @@ type Store struct {
 
 // Open opens (creating if needed) the state in dir.
 func Open(dir string) (*Store, error) {
-	opts := &pebble.Options{Logger: quietLogger{}}
+	// The block cache holds the sstables' index and filter blocks, which
+	// every lookup reads: pebble's default (8 MiB) is outgrown by a pinset
+	// of a few hundred thousand pins, and then each lookup reads them again.
+	cache := pebble.NewCache(32 << 20)
+	defer cache.Unref()
+	opts := &pebble.Options{Logger: quietLogger{}, Cache: cache}
 	// Bloom filters: every write looks up the pin it replaces, and most
 	// lookups of new pins miss; a filter answers those without reading
 	// sstable blocks.
