@@ -2,9 +2,7 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"time"
 
 	cid "github.com/ipfs/go-cid"
@@ -41,41 +39,28 @@ type allocateResp struct {
 // choices; an existing pin of pn.Cid keeps its live allocations). Nothing
 // is committed. pn.Cid may be undefined.
 func (p *Peer) Allocate(ctx context.Context, pn pin.Pin) ([]string, error) {
-	if p.raft.IsLeader() {
-		return p.leaderAllocate(pn)
-	}
 	req := allocateReq{ReplicationMin: pn.ReplicationMin, ReplicationMax: pn.ReplicationMax, UserAllocations: pn.UserAllocations}
 	if pn.Cid.Defined() {
 		req.Cid = pn.Cid.String()
 	}
-	var resp allocateResp
-	if err := p.toLeader(ctx, "/v1/allocate", req, &resp); err != nil {
-		return nil, err
-	}
-	return resp.Allocations, nil
+	resp, err := call(ctx, p, allocateCall, req)
+	return resp.Allocations, err
 }
 
-func (p *Peer) rpcAllocate(ctx context.Context, body []byte, w http.ResponseWriter) error {
-	var req allocateReq
-	if err := json.Unmarshal(body, &req); err != nil {
-		return fmt.Errorf("%w: %v", pin.ErrInvalid, err)
-	}
+func (p *Peer) leaderAllocate(_ context.Context, req allocateReq) (allocateResp, error) {
 	pn := pin.Pin{ReplicationMin: req.ReplicationMin, ReplicationMax: req.ReplicationMax, UserAllocations: req.UserAllocations}
 	if req.Cid != "" {
 		c, err := cid.Decode(req.Cid)
 		if err != nil {
-			return fmt.Errorf("%w: cid %q: %v", pin.ErrInvalid, req.Cid, err)
+			return allocateResp{}, fmt.Errorf("%w: cid %q: %v", pin.ErrInvalid, req.Cid, err)
 		}
 		pn.Cid = c
 	}
-	allocs, err := p.leaderAllocate(pn)
-	if err != nil {
-		return err
-	}
-	return writeRPC(w, allocateResp{Allocations: allocs})
+	allocs, err := p.allocate(pn)
+	return allocateResp{Allocations: allocs}, err
 }
 
-func (p *Peer) leaderAllocate(pn pin.Pin) ([]string, error) {
+func (p *Peer) allocate(pn pin.Pin) ([]string, error) {
 	probe := pn
 	probe.Mode = pin.Recursive
 	if !probe.Cid.Defined() {

@@ -238,3 +238,54 @@ func BenchmarkPinMany(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "pins/s")
 }
+
+// BenchmarkStatusAll measures the cluster-wide status listing (GET /pins)
+// of a 3-peer cluster holding FLOTILLA_BENCH_PINS pins: time to the first
+// item, pins/s, and the heap at its peak.
+func BenchmarkStatusAll(b *testing.B) {
+	n := envInt("FLOTILLA_BENCH_PINS", 100_000)
+	tc := newCluster(b, 3, "z1", "z2", "z3")
+	ctx := context.Background()
+	lead := tc.leader().peer
+	const group = 8192
+	for i := 0; i < n; i += group {
+		pins := make([]pin.Pin, 0, group)
+		for j := i; j < min(i+group, n); j++ {
+			pins = append(pins, pin.Pin{Cid: fakeCid(j), ReplicationMin: 2, ReplicationMax: 2})
+		}
+		if _, _, err := lead.PinMany(ctx, pins); err != nil {
+			b.Fatal(err)
+		}
+	}
+	via := tc.peers[0].peer
+	runtime.GC()
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		var first time.Duration
+		count := 0
+		var peak uint64
+		err := via.StatusAll(ctx, func(info pin.Info) error {
+			if count == 0 {
+				first = time.Since(start)
+			}
+			if len(info.Peers) != 3 {
+				return fmt.Errorf("%d peers in a status", len(info.Peers))
+			}
+			count++
+			if count%20_000 == 0 {
+				var m runtime.MemStats
+				runtime.ReadMemStats(&m)
+				peak = max(peak, m.HeapInuse)
+			}
+			return nil
+		})
+		if err != nil || count != n {
+			b.Fatalf("listed %d of %d: %v", count, n, err)
+		}
+		took := time.Since(start)
+		b.ReportMetric(float64(first.Microseconds())/1000, "ms-first")
+		b.ReportMetric(took.Seconds(), "s-total")
+		b.ReportMetric(float64(peak)/(1<<20), "MiB-heap-peak")
+	}
+}

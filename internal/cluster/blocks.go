@@ -225,11 +225,7 @@ func (s *BlockStream) send(r *remoteSink, body *frameReader) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		re := &remoteError{status: resp.StatusCode}
-		if err := json.NewDecoder(resp.Body).Decode(&re.rpcError); err != nil {
-			re.rpcError.Error = fmt.Sprintf("%s: %s", r.addr, resp.Status)
-		}
-		r.fail(re)
+		r.fail(readError(r.addr, resp))
 		return
 	}
 	var ack blocksAck
@@ -592,21 +588,18 @@ func (p *Peer) serveBlocks(w http.ResponseWriter, r *http.Request) {
 		node.MarkReceived(roots, receivedFor)
 	}
 	if err != nil {
-		status, kind := http.StatusInternalServerError, ""
-		if errors.Is(err, errBadFrame) || errors.Is(err, ipfs.ErrBadBlock) {
-			status, kind = http.StatusBadRequest, "invalid"
-		}
 		if errors.Is(err, errStreamCut) || ctx.Err() != nil {
 			p.log.Info("block stream abandoned by its sender", "err", err)
 		} else {
+			_, status := errorKind(err)
 			p.log.Warn("block stream refused", "status", status, "err", err)
 		}
-		writeRPCError(w, status, rpcError{Error: err.Error(), Kind: kind})
+		writeError(w, err, "")
 		http.NewResponseController(w).Flush()
 		io.Copy(io.Discard, r.Body) // until the sender reads the answer and hangs up
 		return
 	}
-	writeRPC(w, ack)
+	writeJSON(w, http.StatusOK, ack)
 }
 
 // batchBufs hold the bytes of a receiving batch, its blocks side by side:

@@ -2,10 +2,8 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 
 	blocks "github.com/ipfs/go-block-format"
@@ -50,7 +48,7 @@ func (p *Peer) fetchOverCluster(ctx context.Context, pn pin.Pin) error {
 	})
 	var errs []error
 	for _, id := range order {
-		err := p.rpc.do(ctx, addrOf[id], "/v1/send", sendReq{Cid: pn.Cid.String(), To: p.deps.ID}, nil)
+		_, err := callPeer(ctx, p, addrOf[id], sendCall, sendReq{Cid: pn.Cid.String(), To: p.deps.ID})
 		if err == nil {
 			return nil
 		}
@@ -62,13 +60,13 @@ func (p *Peer) fetchOverCluster(ctx context.Context, pn pin.Pin) error {
 	return fmt.Errorf("this peer has no swarm (--offline) and no other peer could send the blocks over the cluster transport: %w", errors.Join(errs...))
 }
 
-// rpcSend streams the DAG under a CID, from this peer's blockstore only,
+// serveSend streams the DAG under a CID, from this peer's blockstore only,
 // to the member that asked for it.
-func (p *Peer) rpcSend(ctx context.Context, body []byte, w http.ResponseWriter) error {
-	var r sendReq
-	if err := json.Unmarshal(body, &r); err != nil {
-		return fmt.Errorf("%w: %v", pin.ErrInvalid, err)
-	}
+func (p *Peer) serveSend(ctx context.Context, r sendReq) (struct{}, error) {
+	return struct{}{}, p.send(ctx, r)
+}
+
+func (p *Peer) send(ctx context.Context, r sendReq) error {
 	c, err := cid.Decode(r.Cid)
 	if err != nil || r.To == "" || r.To == p.deps.ID {
 		return fmt.Errorf("%w: send needs a CID and another peer", pin.ErrInvalid)
@@ -82,8 +80,6 @@ func (p *Peer) rpcSend(ctx context.Context, body []byte, w http.ResponseWriter) 
 		s.Abort()
 		return fmt.Errorf("%w: %s is not whole here: %v", pin.ErrNotFound, c, err)
 	}
-	if _, err := s.Close(ctx, c); err != nil {
-		return err
-	}
-	return writeRPC(w, struct{}{})
+	_, err = s.Close(ctx, c)
+	return err
 }

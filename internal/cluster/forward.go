@@ -2,9 +2,7 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"time"
 
@@ -51,7 +49,7 @@ type pinResult struct {
 func (r pinResult) pin() (pin.Pin, error) {
 	switch {
 	case r.Error != nil:
-		return pin.Pin{}, &remoteError{status: http.StatusConflict, rpcError: *r.Error}
+		return pin.Pin{}, &remoteError{*r.Error}
 	case r.Pin != nil:
 		return fromWire(*r.Pin)
 	}
@@ -103,8 +101,7 @@ func (p *Peer) sendBatch(ctx context.Context, batch []forwardReq) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	var resp pinsResp
-	err := p.toLeader(ctx, "/v1/pins", req, &resp)
+	resp, err := toLeader(ctx, p, pinsCall, req)
 	if err == nil && len(resp.Results) != len(batch) {
 		err = fmt.Errorf("leader answered %d results for %d pins", len(resp.Results), len(batch))
 	}
@@ -118,11 +115,8 @@ func (p *Peer) sendBatch(ctx context.Context, batch []forwardReq) {
 	}
 }
 
-func (p *Peer) rpcPins(ctx context.Context, body []byte, w http.ResponseWriter) error {
-	var req pinsReq
-	if err := json.Unmarshal(body, &req); err != nil {
-		return fmt.Errorf("%w: %v", pin.ErrInvalid, err)
-	}
+// leaderPins answers a follower's batch (see sendBatch).
+func (p *Peer) leaderPins(ctx context.Context, req pinsReq) (pinsResp, error) {
 	pins := make([]pin.Pin, len(req.Pins))
 	errs := make([]error, len(req.Pins))
 	for i, wp := range req.Pins {
@@ -130,18 +124,19 @@ func (p *Peer) rpcPins(ctx context.Context, body []byte, w http.ResponseWriter) 
 	}
 	placed, err := p.leaderPinMany(ctx, pins, errs)
 	if err != nil {
-		return err
+		return pinsResp{}, err
 	}
 	resp := pinsResp{Results: make([]pinResult, len(pins))}
 	for i := range pins {
 		if errs[i] != nil {
-			resp.Results[i].Error = &rpcError{Error: errs[i].Error(), Kind: errorKind(errs[i])}
+			kind, _ := errorKind(errs[i])
+			resp.Results[i].Error = &rpcError{Error: errs[i].Error(), Kind: kind}
 			continue
 		}
 		w := toWire(placed[i])
 		resp.Results[i].Pin = &w
 	}
-	return writeRPC(w, resp)
+	return resp, nil
 }
 
 // leaderPinMany decides and commits pin requests, the one place where a

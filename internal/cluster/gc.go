@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"net/http"
 	"sync"
 
 	cid "github.com/ipfs/go-cid"
@@ -41,8 +40,8 @@ func (p *Peer) RepoGC(ctx context.Context) ([]GCResult, error) {
 		go func() {
 			defer wg.Done()
 			out[i] = GCResult{Peer: m.ID}
-			var w wireGC
-			if err := p.rpc.do(ctx, m.ClusterAddr, "/v1/gc", struct{}{}, &w); err != nil {
+			w, err := callPeer(ctx, p, m.ClusterAddr, gcCall, struct{}{})
+			if err != nil {
 				out[i].Err = err.Error()
 				return
 			}
@@ -75,11 +74,11 @@ func (p *Peer) LocalGC(ctx context.Context) GCResult {
 	return r
 }
 
-func (p *Peer) rpcGC(ctx context.Context, _ []byte, w http.ResponseWriter) error {
+func (p *Peer) serveGC(ctx context.Context, _ struct{}) (wireGC, error) {
 	r := p.LocalGC(ctx)
 	out := wireGC{Removed: make([]string, len(r.Removed)), Error: r.Err}
 	for i, c := range r.Removed {
 		out.Removed[i] = c.String()
 	}
-	return writeRPC(w, out)
+	return out, nil
 }

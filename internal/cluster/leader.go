@@ -2,11 +2,7 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -17,88 +13,6 @@ import (
 	"github.com/flotilla-ipfs/flotilla/internal/placement"
 	"github.com/flotilla-ipfs/flotilla/internal/state"
 )
-
-// liveness is the leader's in-memory view of each member's health and
-// load, fed by heartbeats. It is not replicated: a new leader starts afresh
-// and gives every member one DownAfter of grace.
-type liveness struct {
-	mu       sync.Mutex // guards all fields
-	members  map[string]member.Member
-	leaving  map[string]bool
-	downLog  map[string]bool // members already reported down
-	repaired map[string]bool // members whose pins got extra allocations
-}
-
-func newLiveness() *liveness {
-	return &liveness{members: map[string]member.Member{}, leaving: map[string]bool{},
-		downLog: map[string]bool{}, repaired: map[string]bool{}}
-}
-
-func (l *liveness) reset(ids []string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.members, l.leaving, l.downLog = map[string]member.Member{}, map[string]bool{}, map[string]bool{}
-	l.repaired = map[string]bool{}
-	for _, id := range ids {
-		l.members[id] = member.Member{ID: id, LastSeen: now}
-	}
-}
-
-func (l *liveness) seen(id string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	m := l.members[id]
-	m.ID, m.LastSeen = id, now
-	l.members[id] = m
-	delete(l.leaving, id)
-}
-
-func (l *liveness) report(h heartbeat, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	m := l.members[h.ID]
-	m.ID, m.FreeSpace, m.QueueLen, m.LastSeen = h.ID, h.FreeSpace, h.QueueLen, now
-	if len(h.SwarmAddrs) > 0 {
-		m.SwarmAddrs = h.SwarmAddrs
-	}
-	l.members[h.ID] = m
-	if h.Leaving {
-		l.leaving[h.ID] = true
-	} else {
-		delete(l.leaving, h.ID)
-		delete(l.downLog, h.ID)
-	}
-}
-
-// fill completes a stored member with its live metrics.
-func (l *liveness) fill(m member.Member) member.Member {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if live, ok := l.members[m.ID]; ok {
-		m.FreeSpace, m.QueueLen, m.LastSeen = live.FreeSpace, live.QueueLen, live.LastSeen
-		if l.leaving[m.ID] {
-			m.LastSeen = time.Time{}
-		}
-	}
-	return m
-}
-
-// downFor returns how long a member has been down (0: alive).
-func (l *liveness) downFor(id string, now time.Time, downAfter time.Duration) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	m, ok := l.members[id]
-	if !ok {
-		return 0 // never heard of since this leader started: grace
-	}
-	if l.leaving[id] {
-		return now.Sub(m.LastSeen) + downAfter
-	}
-	if d := now.Sub(m.LastSeen); d > downAfter {
-		return d
-	}
-	return 0
-}
 
 func (p *Peer) heartbeat(leaving bool) heartbeat {
 	return heartbeat{ID: p.deps.ID, FreeSpace: p.deps.FreeSpace(), QueueLen: p.tracker.queueLen(),
@@ -121,7 +35,7 @@ func (p *Peer) heartbeatLoop(ctx context.Context) {
 		}
 		cctx, cancel := context.WithTimeout(ctx, p.cfg.Heartbeat)
 		if _, addr := p.raft.Leader(); addr != "" {
-			if err := p.rpc.do(cctx, addr, "/v1/heartbeat", p.heartbeat(false), nil); err != nil {
+			if _, err := callPeer(cctx, p, addr, heartbeatCall, p.heartbeat(false)); err != nil {
 				p.log.Debug("heartbeat failed", "err", err)
 			}
 		}
@@ -129,13 +43,9 @@ func (p *Peer) heartbeatLoop(ctx context.Context) {
 	}
 }
 
-func (p *Peer) rpcHeartbeat(ctx context.Context, body []byte, w http.ResponseWriter) error {
-	var h heartbeat
-	if err := json.Unmarshal(body, &h); err != nil {
-		return fmt.Errorf("%w: %v", pin.ErrInvalid, err)
-	}
+func (p *Peer) leaderHeartbeat(_ context.Context, h heartbeat) (struct{}, error) {
 	p.live.report(h, time.Now())
-	return writeRPC(w, struct{}{})
+	return struct{}{}, nil
 }
 
 // candidates are the members that may receive new allocations: alive and
@@ -241,11 +151,7 @@ func (p *Peer) watchMembers(ctx context.Context, now time.Time) {
 		if down == 0 {
 			continue
 		}
-		p.live.mu.Lock()
-		first := !p.live.downLog[m.ID]
-		p.live.downLog[m.ID] = true
-		p.live.mu.Unlock()
-		if first {
+		if p.live.reportDown(m.ID) {
 			p.log.Warn("peer is down", "peer", m.ID, "name", m.Name, "zone", m.Zone, "silent_for", down.Round(time.Millisecond))
 		}
 		if down >= p.cfg.DeadNodeTimeout {
@@ -320,9 +226,7 @@ func (p *Peer) repair(ctx context.Context, dead string) {
 	})
 	flush()
 	if repaired > 0 {
-		p.live.mu.Lock()
-		p.live.repaired[dead] = true
-		p.live.mu.Unlock()
+		p.live.markRepaired(dead, true)
 		p.log.Info("repaired pins of a dead peer", "peer", dead, "pins", repaired)
 	}
 	if err != nil {
@@ -336,12 +240,7 @@ func (p *Peer) repair(ctx context.Context, dead string) {
 func (p *Peer) releaseSurplus(ctx context.Context) {
 	// Surplus only exists after a repair, on pins still allocated to the
 	// peer that was repaired away from: only those are scanned.
-	p.live.mu.Lock()
-	var suspects []string
-	for id := range p.live.repaired {
-		suspects = append(suspects, id)
-	}
-	p.live.mu.Unlock()
+	suspects := p.live.repairedPeers()
 	if len(suspects) == 0 {
 		return
 	}
@@ -391,9 +290,7 @@ func (p *Peer) releaseSurplus(ctx context.Context) {
 			p.log.Info("released surplus allocations", "peer", id, "pins", len(ops))
 		}
 		if remaining == 0 {
-			p.live.mu.Lock()
-			delete(p.live.repaired, id)
-			p.live.mu.Unlock()
+			p.live.markRepaired(id, false)
 		}
 	}
 }
@@ -499,8 +396,8 @@ func (p *Peer) Liveness(ctx context.Context) ([]member.Member, error) {
 	if p.raft.IsLeader() {
 		return p.Members(ctx)
 	}
-	var resp []wireLiveMember
-	if err := p.toLeader(ctx, "/v1/liveness", struct{}{}, &resp); err != nil {
+	resp, err := toLeader(ctx, p, livenessCall, struct{}{})
+	if err != nil {
 		return nil, err
 	}
 	out := make([]member.Member, len(resp))
@@ -511,14 +408,14 @@ func (p *Peer) Liveness(ctx context.Context) ([]member.Member, error) {
 	return out, nil
 }
 
-func (p *Peer) rpcLiveness(ctx context.Context, _ []byte, w http.ResponseWriter) error {
+func (p *Peer) leaderLiveness(ctx context.Context, _ struct{}) ([]wireLiveMember, error) {
 	ms, err := p.Members(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	out := make([]wireLiveMember, len(ms))
 	for i, m := range ms {
 		out[i] = wireLiveMember{wireMember: memberToWire(m), LastSeen: m.LastSeen, FreeSpace: m.FreeSpace, QueueLen: m.QueueLen}
 	}
-	return writeRPC(w, out)
+	return out, nil
 }

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -53,7 +52,8 @@ func (p *Peer) Links(ctx context.Context) ([]PeerLinks, error) {
 			} else {
 				cctx, cancel := context.WithTimeout(ctx, 2*linkTimeout)
 				defer cancel()
-				if err := p.rpc.do(cctx, m.ClusterAddr, "/v1/links", struct{}{}, &w); err != nil {
+				var err error
+				if w, err = callPeer(cctx, p, m.ClusterAddr, linksCall, struct{}{}); err != nil {
 					out[i].Err = err.Error()
 					return
 				}
@@ -80,8 +80,7 @@ func (p *Peer) localLinks(ctx context.Context, ms []member.Member) wireLinks {
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, linkTimeout)
 			defer cancel()
-			var h helloResp
-			if err := p.rpc.do(cctx, m.ClusterAddr, "/v1/hello", struct{}{}, &h); err != nil || h.ID != m.ID {
+			if h, err := callPeer(cctx, p, m.ClusterAddr, helloCall, struct{}{}); err != nil || h.ID != m.ID {
 				return
 			}
 			mu.Lock()
@@ -100,10 +99,10 @@ func (p *Peer) localLinks(ctx context.Context, ms []member.Member) wireLinks {
 	return w
 }
 
-func (p *Peer) rpcLinks(ctx context.Context, _ []byte, w http.ResponseWriter) error {
+func (p *Peer) serveLinks(ctx context.Context, _ struct{}) (wireLinks, error) {
 	ms, err := p.st.Members()
 	if err != nil {
-		return err
+		return wireLinks{}, err
 	}
-	return writeRPC(w, p.localLinks(ctx, ms))
+	return p.localLinks(ctx, ms), nil
 }

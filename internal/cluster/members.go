@@ -2,10 +2,8 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 
 	"github.com/hashicorp/raft"
@@ -41,27 +39,22 @@ type memberReq struct {
 // The leader does the work; removing the leader itself first hands
 // leadership to another voter, which then removes it.
 func (p *Peer) RemoveMember(ctx context.Context, id string) error {
-	if p.raft.IsLeader() {
-		err := p.leaderRemoveMember(ctx, id)
-		if !errors.Is(err, consensus.ErrNotLeader) {
-			return err
-		}
+	_, err := call(ctx, p, removeMemberCall, memberReq{ID: id})
+	if errors.Is(err, consensus.ErrNotLeader) {
+		// This peer led, and handed leadership over to remove itself.
+		_, err = toLeader(ctx, p, removeMemberCall, memberReq{ID: id})
 	}
-	return p.toLeader(ctx, "/v1/members/remove", memberReq{ID: id}, nil)
+	return err
 }
 
-func (p *Peer) rpcRemoveMember(ctx context.Context, body []byte, w http.ResponseWriter) error {
-	var r memberReq
-	if err := json.Unmarshal(body, &r); err != nil || r.ID == "" {
-		return fmt.Errorf("%w: malformed member removal", pin.ErrInvalid)
+func (p *Peer) leaderRemoveMember(ctx context.Context, r memberReq) (struct{}, error) {
+	if r.ID == "" {
+		return struct{}{}, fmt.Errorf("%w: malformed member removal", pin.ErrInvalid)
 	}
-	if err := p.leaderRemoveMember(ctx, r.ID); err != nil {
-		return err
-	}
-	return writeRPC(w, struct{}{})
+	return struct{}{}, p.removeMember(ctx, r.ID)
 }
 
-func (p *Peer) leaderRemoveMember(ctx context.Context, id string) error {
+func (p *Peer) removeMember(ctx context.Context, id string) error {
 	ms, err := p.st.Members()
 	if err != nil {
 		return err

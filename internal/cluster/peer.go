@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -117,7 +116,13 @@ func Start(ctx context.Context, cfg Config, d Deps) (*Peer, error) {
 		st.Close()
 		return nil, err
 	}
-	p.tracker = newTracker(p, held)
+	p.tracker = newTracker(trackerDeps{
+		self: d.ID, node: d.Node, state: st, index: held,
+		workers: cfg.PinConcurrency, timeout: cfg.PinTimeout,
+		swarmAddrs: func(m member.Member) []string { return p.live.fill(m).SwarmAddrs },
+		fetch:      p.fetchOverCluster,
+		log:        d.Logger,
+	})
 
 	p.goLoop(ctx, p.membership)
 	p.goLoop(ctx, p.heartbeatLoop)
@@ -197,7 +202,7 @@ func (p *Peer) Stop() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	if id, _ := p.raft.Leader(); id != "" {
-		p.toLeader(ctx, "/v1/heartbeat", p.heartbeat(true), nil)
+		call(ctx, p, heartbeatCall, p.heartbeat(true))
 	}
 	cancel()
 	p.cancel()
@@ -244,10 +249,10 @@ func (p *Peer) joinLoop(ctx context.Context) {
 			if addr == p.net.Addr() {
 				continue
 			}
-			err := p.rpc.do(ctx, addr, "/v1/join", memberToWire(p.self()), nil)
+			_, err := callPeer(ctx, p, addr, joinCall, memberToWire(p.self()))
 			var re *remoteError
-			if errors.As(err, &re) && re.Kind == "not_leader" && re.Leader != "" {
-				err = p.rpc.do(ctx, re.Leader, "/v1/join", memberToWire(p.self()), nil)
+			if errors.As(err, &re) && re.Kind == kindNotLeader && re.Leader != "" {
+				_, err = callPeer(ctx, p, re.Leader, joinCall, memberToWire(p.self()))
 			}
 			if err == nil {
 				p.log.Info("joined the cluster", "via", addr)
@@ -282,9 +287,8 @@ func (p *Peer) bootstrapExpect(ctx context.Context) {
 			if addr == p.net.Addr() {
 				continue
 			}
-			var h helloResp
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			err := p.rpc.do(cctx, addr, "/v1/hello", struct{}{}, &h)
+			h, err := callPeer(cctx, p, addr, helloCall, struct{}{})
 			cancel()
 			if err != nil {
 				continue
@@ -322,7 +326,7 @@ func (p *Peer) bootstrapExpect(ctx context.Context) {
 			p.log.Info("formed the cluster", "peers", len(servers))
 			// Raft knows the peers now, the pinset's members do not:
 			// each one registers itself with whoever leads.
-			if err := p.toLeader(ctx, "/v1/join", memberToWire(p.self()), nil); err != nil {
+			if _, err := call(ctx, p, joinCall, memberToWire(p.self())); err != nil {
 				p.log.Error("registering with the leader failed", "err", err)
 			}
 			return
@@ -374,19 +378,21 @@ func resolve(ctx context.Context, addrs []string) []string {
 	return out
 }
 
-func (p *Peer) rpcHello(ctx context.Context, _ []byte, w http.ResponseWriter) error {
-	return writeRPC(w, helloResp{ID: p.deps.ID, Addr: p.net.Addr(), HasCluster: p.Leader() != ""})
+func (p *Peer) serveHello(context.Context, struct{}) (helloResp, error) {
+	return helloResp{ID: p.deps.ID, Addr: p.net.Addr(), HasCluster: p.Leader() != ""}, nil
 }
 
-// rpcJoin admits a peer: records it as a member and adds it to raft, as a
-// voter while there are fewer than MaxVoters (zones spread, see
+// leaderJoin admits a peer: records it as a member and adds it to raft, as
+// a voter while there are fewer than MaxVoters (zones spread, see
 // balanceVoters), otherwise as a non-voter.
-func (p *Peer) rpcJoin(ctx context.Context, body []byte, w http.ResponseWriter) error {
-	var wm wireMember
-	if err := json.Unmarshal(body, &wm); err != nil || wm.ID == "" || wm.ClusterAddr == "" {
+func (p *Peer) leaderJoin(ctx context.Context, wm wireMember) (struct{}, error) {
+	return struct{}{}, p.join(ctx, wm.member())
+}
+
+func (p *Peer) join(ctx context.Context, m member.Member) error {
+	if m.ID == "" || m.ClusterAddr == "" {
 		return fmt.Errorf("%w: malformed join request", pin.ErrInvalid)
 	}
-	m := wm.member()
 	if err := p.apply(ctx, []state.Op{{Kind: state.OpPutMember, Member: m}}); err != nil {
 		return err
 	}
@@ -420,7 +426,7 @@ func (p *Peer) rpcJoin(ctx context.Context, body []byte, w http.ResponseWriter) 
 					return err
 				}
 			}
-			return writeRPC(w, struct{}{})
+			return nil
 		}
 		if s.Suffrage == raft.Voter {
 			voters++
@@ -431,7 +437,7 @@ func (p *Peer) rpcJoin(ctx context.Context, body []byte, w http.ResponseWriter) 
 	}
 	p.live.seen(m.ID, time.Now())
 	p.log.Info("peer joined", "peer", m.ID, "name", m.Name, "zone", m.Zone, "voter", voters < p.cfg.MaxVoters)
-	return writeRPC(w, struct{}{})
+	return nil
 }
 
 // streamLayer adapts clusternet's raft protocol to raft's transport.
@@ -453,29 +459,16 @@ func (p *Peer) Cut(addr string) { p.net.Cut(addr) }
 // before the call: the read-index protocol, so that reads through any peer
 // see the writes a load balancer sent elsewhere.
 func (p *Peer) sync(ctx context.Context) error {
-	var idx uint64
-	if p.raft.IsLeader() {
-		i, err := p.raft.ReadIndex(ctx)
-		if err != nil {
-			return err
-		}
-		idx = i
-	} else {
-		var r indexResp
-		if err := p.toLeader(ctx, "/v1/readindex", struct{}{}, &r); err != nil {
-			return err
-		}
-		idx = r.Index
-	}
-	return p.raft.WaitApplied(ctx, idx)
-}
-
-func (p *Peer) rpcReadIndex(ctx context.Context, _ []byte, w http.ResponseWriter) error {
-	idx, err := p.raft.ReadIndex(ctx)
+	r, err := call(ctx, p, readIndexCall, struct{}{})
 	if err != nil {
 		return err
 	}
-	return writeRPC(w, indexResp{Index: idx})
+	return p.raft.WaitApplied(ctx, r.Index)
+}
+
+func (p *Peer) leaderReadIndex(ctx context.Context, _ struct{}) (indexResp, error) {
+	idx, err := p.raft.ReadIndex(ctx)
+	return indexResp{Index: idx}, err
 }
 
 // Get returns the pin for c, as of every acknowledged write.
@@ -543,8 +536,8 @@ func (p *Peer) PinMany(ctx context.Context, pins []pin.Pin) (placed []pin.Pin, e
 	for i, pn := range pins {
 		req.Pins[i] = toWire(pn)
 	}
-	var resp pinsResp
-	if err := p.toLeader(ctx, "/v1/pins", req, &resp); err != nil {
+	resp, err := toLeader(ctx, p, pinsCall, req)
+	if err != nil {
 		return nil, nil, err
 	}
 	if len(resp.Results) != len(pins) {
@@ -569,24 +562,19 @@ func (p *Peer) leaderPin(ctx context.Context, pn pin.Pin) (pin.Pin, error) {
 
 // Unpin removes a pin from the pinset.
 func (p *Peer) Unpin(ctx context.Context, c cid.Cid) error {
-	if p.raft.IsLeader() {
-		return p.leaderUnpin(ctx, c)
-	}
-	return p.toLeader(ctx, "/v1/unpin", cidReq{Cid: c.String()}, nil)
+	_, err := call(ctx, p, unpinCall, cidReq{Cid: c.String()})
+	return err
 }
 
-func (p *Peer) rpcUnpin(ctx context.Context, body []byte, w http.ResponseWriter) error {
-	c, err := decodeCidReq(body)
+func (p *Peer) leaderUnpin(ctx context.Context, r cidReq) (struct{}, error) {
+	c, err := r.cid()
 	if err != nil {
-		return err
+		return struct{}{}, err
 	}
-	if err := p.leaderUnpin(ctx, c); err != nil {
-		return err
-	}
-	return writeRPC(w, struct{}{})
+	return struct{}{}, p.unpin(ctx, c)
 }
 
-func (p *Peer) leaderUnpin(ctx context.Context, c cid.Cid) error {
+func (p *Peer) unpin(ctx context.Context, c cid.Cid) error {
 	if _, ok, err := p.st.Get(c); err != nil {
 		return err
 	} else if !ok {

@@ -2,9 +2,7 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 
 	"github.com/flotilla-ipfs/flotilla/internal/pin"
 	"github.com/flotilla-ipfs/flotilla/internal/state"
@@ -38,29 +36,16 @@ func (p *Peer) writeRecord(ctx context.Context, r recordReq) error {
 	if r.Key == "" || len(r.Key)+len(r.Value) > maxRecordSize {
 		return fmt.Errorf("%w: record key empty or record over %d bytes", pin.ErrInvalid, maxRecordSize)
 	}
-	if p.raft.IsLeader() {
-		return p.leaderWriteRecord(ctx, r)
-	}
-	return p.toLeader(ctx, "/v1/record", r, nil)
+	_, err := call(ctx, p, recordCall, r)
+	return err
 }
 
-func (p *Peer) rpcRecord(ctx context.Context, body []byte, w http.ResponseWriter) error {
-	var r recordReq
-	if err := json.Unmarshal(body, &r); err != nil {
-		return fmt.Errorf("%w: %v", pin.ErrInvalid, err)
-	}
-	if err := p.leaderWriteRecord(ctx, r); err != nil {
-		return err
-	}
-	return writeRPC(w, struct{}{})
-}
-
-func (p *Peer) leaderWriteRecord(ctx context.Context, r recordReq) error {
+func (p *Peer) leaderWriteRecord(ctx context.Context, r recordReq) (struct{}, error) {
 	op := state.Op{Kind: state.OpPutRecord, Key: r.Key, Value: r.Value}
 	if r.Delete {
 		op = state.Op{Kind: state.OpDeleteRecord, Key: r.Key}
 	}
-	return p.apply(ctx, []state.Op{op})
+	return struct{}{}, p.apply(ctx, []state.Op{op})
 }
 
 // Record returns the record key as of every acknowledged write.

@@ -46,7 +46,7 @@ func TestRepeatedUnpinAnswersAsTheFirstAttempt(t *testing.T) {
 	}
 
 	attempt := withRequestID(ctx, "unpin-after-a-lost-answer")
-	if err := follower.peer.toLeader(attempt, "/v1/unpin", cidReq{Cid: c.String()}, nil); err != nil {
+	if _, err := toLeader(attempt, follower.peer, unpinCall, cidReq{Cid: c.String()}); err != nil {
 		t.Fatal(err)
 	}
 	tc.partition(slices.Index(tc.peers, old))
@@ -57,7 +57,7 @@ func TestRepeatedUnpinAnswersAsTheFirstAttempt(t *testing.T) {
 		}
 		return nil
 	})
-	if err := follower.peer.toLeader(attempt, "/v1/unpin", cidReq{Cid: c.String()}, nil); err != nil {
+	if _, err := toLeader(attempt, follower.peer, unpinCall, cidReq{Cid: c.String()}); err != nil {
 		t.Fatalf("repeated unpin at the new leader: %v, want the first attempt's success", err)
 	}
 	if err := follower.peer.Unpin(ctx, c); !errors.Is(err, pin.ErrNotFound) {

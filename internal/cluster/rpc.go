@@ -16,113 +16,237 @@ import (
 
 	"github.com/flotilla-ipfs/flotilla/internal/clusternet"
 	"github.com/flotilla-ipfs/flotilla/internal/consensus"
+	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 	"github.com/flotilla-ipfs/flotilla/internal/pin"
 	"github.com/flotilla-ipfs/flotilla/internal/placement"
 	"github.com/flotilla-ipfs/flotilla/internal/state"
 )
 
 // Peer-to-peer calls travel as HTTP/1.1 over clusternet's RPC protocol, so
-// only peers holding the cluster secret reach them. Each method has an
-// access policy: "any" peer answers it, or only the "leader" (a follower
-// answers 421 naming the leader, and the caller retries there).
+// only peers holding the cluster secret reach them. Each call is an
+// endpoint: its path, its access policy, and what the answering peer does
+// (serve, typed). An operation of the leader starts with
+// call(ctx, p, unpinCall, req): served here on the leader, forwarded to it
+// from a follower, as Nomad's endpoints start with forward(...).
 type policy int
 
 const (
-	anyPeer policy = iota
-	leaderOnly
+	anyPeer    policy = iota // any peer answers
+	leaderOnly               // a follower answers 421 naming the leader; callers retry there
 )
 
-type method struct {
+// endpoint is one peer call. Req and Resp are its JSON bodies (wire.go).
+type endpoint[Req, Resp any] struct {
 	path   string
 	policy policy
-	handle func(ctx context.Context, body []byte, w http.ResponseWriter) error
+	serve  func(p *Peer, ctx context.Context, req Req) (Resp, error)
 }
 
-func (p *Peer) methods() []method {
-	return []method{
-		{"/v1/hello", anyPeer, p.rpcHello},
-		{"/v1/join", leaderOnly, p.rpcJoin},
-		{"/v1/pins", leaderOnly, p.rpcPins},
-		{"/v1/allocate", leaderOnly, p.rpcAllocate},
-		{"/v1/unpin", leaderOnly, p.rpcUnpin},
-		{"/v1/record", leaderOnly, p.rpcRecord},
-		{"/v1/readindex", leaderOnly, p.rpcReadIndex},
-		{"/v1/heartbeat", leaderOnly, p.rpcHeartbeat},
-		{"/v1/liveness", leaderOnly, p.rpcLiveness},
-		{"/v1/status", anyPeer, p.rpcStatus},
-		{"/v1/recover", anyPeer, p.rpcRecover},
-		{"/v1/members/remove", leaderOnly, p.rpcRemoveMember},
-		{"/v1/gc", anyPeer, p.rpcGC},
-		{"/v1/links", anyPeer, p.rpcLinks},
-		{"/v1/send", anyPeer, p.rpcSend},
-	}
+func newEndpoint[Req, Resp any](path string, pol policy, serve func(*Peer, context.Context, Req) (Resp, error)) *endpoint[Req, Resp] {
+	return &endpoint[Req, Resp]{path: path, policy: pol, serve: serve}
 }
 
-// rpcHandler serves the methods with their policies.
+var (
+	helloCall        = newEndpoint("/v1/hello", anyPeer, (*Peer).serveHello)
+	joinCall         = newEndpoint("/v1/join", leaderOnly, (*Peer).leaderJoin)
+	pinsCall         = newEndpoint("/v1/pins", leaderOnly, (*Peer).leaderPins)
+	allocateCall     = newEndpoint("/v1/allocate", leaderOnly, (*Peer).leaderAllocate)
+	unpinCall        = newEndpoint("/v1/unpin", leaderOnly, (*Peer).leaderUnpin)
+	recordCall       = newEndpoint("/v1/record", leaderOnly, (*Peer).leaderWriteRecord)
+	readIndexCall    = newEndpoint("/v1/readindex", leaderOnly, (*Peer).leaderReadIndex)
+	heartbeatCall    = newEndpoint("/v1/heartbeat", leaderOnly, (*Peer).leaderHeartbeat)
+	livenessCall     = newEndpoint("/v1/liveness", leaderOnly, (*Peer).leaderLiveness)
+	removeMemberCall = newEndpoint("/v1/members/remove", leaderOnly, (*Peer).leaderRemoveMember)
+	recoverCall      = newEndpoint("/v1/recover", anyPeer, (*Peer).serveRecover)
+	gcCall           = newEndpoint("/v1/gc", anyPeer, (*Peer).serveGC)
+	linksCall        = newEndpoint("/v1/links", anyPeer, (*Peer).serveLinks)
+	sendCall         = newEndpoint("/v1/send", anyPeer, (*Peer).serveSend)
+)
+
+// rpcHandler serves the calls. The status stream (/v1/status) and the
+// block stream (/v1/blocks) write or read bodies of any length and have
+// handlers of their own; they answer failures with the same table.
 func (p *Peer) rpcHandler() http.Handler {
 	mux := http.NewServeMux()
-	for _, m := range p.methods() {
-		mux.HandleFunc("POST "+m.path, func(w http.ResponseWriter, r *http.Request) {
-			if m.policy == leaderOnly && !p.raft.IsLeader() {
-				_, addr := p.raft.Leader()
-				writeRPCError(w, http.StatusMisdirectedRequest, rpcError{Error: "not the leader", Kind: "not_leader", Leader: addr})
-				return
-			}
-			body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
-			if err != nil {
-				writeRPCError(w, http.StatusBadRequest, rpcError{Error: err.Error()})
-				return
-			}
-			ctx := r.Context()
-			if id := r.Header.Get(requestIDHeader); id != "" && len(id) <= 64 {
-				ctx = withRequestID(ctx, id)
-			}
-			if err := m.handle(ctx, body, w); err != nil {
-				kind := errorKind(err)
-				status := map[string]int{"invalid": http.StatusBadRequest, "not_found": http.StatusNotFound,
-					"placement": http.StatusConflict, "not_leader": http.StatusMisdirectedRequest,
-					"not_member": http.StatusNotFound, "refused": http.StatusConflict}[kind]
-				if status == 0 {
-					status = http.StatusInternalServerError
-				}
-				writeRPCError(w, status, rpcError{Error: err.Error(), Kind: kind})
-			}
-		})
+	for _, e := range []interface{ handle(*http.ServeMux, *Peer) }{
+		helloCall, joinCall, pinsCall, allocateCall, unpinCall, recordCall, readIndexCall,
+		heartbeatCall, livenessCall, removeMemberCall, recoverCall, gcCall, linksCall, sendCall,
+	} {
+		e.handle(mux, p)
 	}
-	// A block stream reads its own body, of any length (see blocks.go).
+	mux.HandleFunc("POST /v1/status", p.serveStatus)
 	mux.HandleFunc("POST /v1/blocks", p.serveBlocks)
 	return mux
 }
 
-// errorKind names the sentinel an error wraps, for the other side to map
-// it back (see remoteError.Unwrap).
-func errorKind(err error) string {
-	switch {
-	case errors.Is(err, pin.ErrInvalid):
-		return "invalid"
-	case errors.Is(err, pin.ErrNotFound):
-		return "not_found"
-	case errors.Is(err, placement.ErrNotEnoughPeers):
-		return "placement"
-	case errors.Is(err, consensus.ErrNotLeader):
-		return "not_leader"
-	case errors.Is(err, ErrNotMember):
-		return "not_member"
-	case errors.Is(err, ErrRemoveRefused):
-		return "refused"
-	}
-	return ""
+// handle serves e on mux: the policy is checked, the request decoded (a
+// body that does not decode is pin.ErrInvalid), served, and the answer or
+// the failure encoded.
+func (e *endpoint[Req, Resp]) handle(mux *http.ServeMux, p *Peer) {
+	mux.HandleFunc("POST "+e.path, func(w http.ResponseWriter, r *http.Request) {
+		if e.policy == leaderOnly && !p.raft.IsLeader() {
+			_, addr := p.raft.Leader()
+			writeError(w, consensus.ErrNotLeader, addr)
+			return
+		}
+		ctx := r.Context()
+		if id := r.Header.Get(requestIDHeader); id != "" && len(id) <= 64 {
+			ctx = withRequestID(ctx, id)
+		}
+		var req Req
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<20)).Decode(&req); err != nil {
+			writeError(w, fmt.Errorf("%w: %s: %v", pin.ErrInvalid, e.path, err), "")
+			return
+		}
+		resp, err := e.serve(p, ctx, req)
+		if err != nil {
+			writeError(w, err, "")
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+	})
 }
 
-func writeRPCError(w http.ResponseWriter, status int, e rpcError) {
+// call makes a call of the cluster: served here unless it is leader-only
+// and this peer does not lead, then forwarded to the leader (toLeader).
+func call[Req, Resp any](ctx context.Context, p *Peer, e *endpoint[Req, Resp], req Req) (Resp, error) {
+	if e.policy == leaderOnly && !p.raft.IsLeader() {
+		return toLeader(ctx, p, e, req)
+	}
+	return e.serve(p, ctx, req)
+}
+
+// callPeer makes a call of the peer at addr, once.
+func callPeer[Req, Resp any](ctx context.Context, p *Peer, addr string, e *endpoint[Req, Resp], req Req) (Resp, error) {
+	var out Resp
+	resp, err := p.rpc.post(ctx, addr, e.path, req)
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(resp.Body).Decode(&out)
+	io.Copy(io.Discard, resp.Body) // to the end, so the connection is reused
+	return out, err
+}
+
+// toLeader calls a leader-only endpoint at the leader, following redirects
+// and waiting out elections until ctx ends. Every attempt carries the same
+// request ID: an attempt that follows a lost answer may reach a leader that
+// already applied the first one, and must get the answer the first would
+// have had (see alreadyApplied).
+func toLeader[Req, Resp any](ctx context.Context, p *Peer, e *endpoint[Req, Resp], req Req) (Resp, error) {
+	if requestID(ctx) == "" {
+		ctx = withRequestID(ctx, rand.Text())
+	}
+	backoff := 20 * time.Millisecond
+	hint := ""
+	for {
+		addr := hint
+		if addr == "" {
+			_, addr = p.raft.Leader()
+		}
+		var resp Resp
+		var err error
+		if addr == "" {
+			err = consensus.ErrNotLeader
+		} else {
+			resp, err = callPeer(ctx, p, addr, e, req)
+		}
+		var re *remoteError
+		switch {
+		case err == nil:
+			return resp, nil
+		case errors.As(err, &re) && (re.Kind == kindNotLeader || re.Kind == kindCanceled):
+			hint = re.Leader
+		case errors.As(err, &re):
+			return resp, err // a real answer from the leader
+		default:
+			hint = ""
+		}
+		select {
+		case <-ctx.Done():
+			return resp, fmt.Errorf("no leader reachable: %w (last error: %v)", ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, time.Second)
+	}
+}
+
+// errorKinds is the one table of the failures a call carries from the peer
+// that answers it to the caller: the sentinel, its name on the wire, the
+// HTTP status. The caller gets back the first sentinel of the kind (see
+// remoteError.Unwrap), so callers test failures with errors.Is wherever
+// the call was served.
+var errorKinds = []struct {
+	err    error
+	kind   string
+	status int
+}{
+	{pin.ErrInvalid, "invalid", http.StatusBadRequest},
+	{errBadFrame, "invalid", http.StatusBadRequest}, // a block stream's
+	{ipfs.ErrBadBlock, "invalid", http.StatusBadRequest},
+	{pin.ErrNotFound, "not_found", http.StatusNotFound},
+	{placement.ErrNotEnoughPeers, "placement", http.StatusConflict},
+	{consensus.ErrNotLeader, kindNotLeader, http.StatusMisdirectedRequest},
+	{ErrNotMember, "not_member", http.StatusNotFound},
+	{ErrRemoveRefused, "refused", http.StatusConflict},
+	// The call's connection broke while the peer served it (a partition):
+	// its outcome is unknown, and the answer may still slip through.
+	// toLeader asks again, with the same request ID.
+	{context.Canceled, kindCanceled, http.StatusServiceUnavailable},
+}
+
+const (
+	kindNotLeader = "not_leader"
+	kindCanceled  = "canceled"
+)
+
+// errorKind names the sentinel err wraps and the status that answers it:
+// "" and 500 for any other failure.
+func errorKind(err error) (kind string, status int) {
+	for _, k := range errorKinds {
+		if errors.Is(err, k.err) {
+			return k.kind, k.status
+		}
+	}
+	return "", http.StatusInternalServerError
+}
+
+// writeError answers a failed call; leader is the leader's address, when
+// the failure is that this peer does not lead.
+func writeError(w http.ResponseWriter, err error, leader string) {
+	kind, status := errorKind(err)
+	writeJSON(w, status, rpcError{Error: err.Error(), Kind: kind, Leader: leader})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(e)
+	return json.NewEncoder(w).Encode(v)
 }
 
-func writeRPC(w http.ResponseWriter, v any) error {
-	w.Header().Set("Content-Type", "application/json")
-	return json.NewEncoder(w).Encode(v)
+// remoteError is a failure reported by another peer.
+type remoteError struct{ rpcError }
+
+func (e *remoteError) Error() string { return e.rpcError.Error }
+
+// Unwrap maps the failure's kind back onto its sentinel.
+func (e *remoteError) Unwrap() error {
+	for _, k := range errorKinds {
+		if k.kind == e.Kind {
+			return k.err
+		}
+	}
+	return nil
+}
+
+// readError reads the failure a peer answered (status 300 or more).
+func readError(addr string, resp *http.Response) error {
+	re := &remoteError{}
+	if err := json.NewDecoder(resp.Body).Decode(&re.rpcError); err != nil {
+		re.rpcError = rpcError{Error: fmt.Sprintf("%s: %s", addr, resp.Status)}
+	}
+	return re
 }
 
 // rpcClient calls other peers.
@@ -143,36 +267,9 @@ func newRPCClient(n *clusternet.Net) *rpcClient {
 	}}}
 }
 
-// remoteError is a failure reported by another peer.
-type remoteError struct {
-	status int
-	rpcError
-}
-
-func (e *remoteError) Error() string { return e.rpcError.Error }
-
-// Unwrap maps remote failures onto local sentinels, so callers can test
-// them with errors.Is wherever the call was served.
-func (e *remoteError) Unwrap() error {
-	switch e.Kind {
-	case "invalid":
-		return pin.ErrInvalid
-	case "not_found":
-		return pin.ErrNotFound
-	case "placement":
-		return placement.ErrNotEnoughPeers
-	case "not_leader":
-		return consensus.ErrNotLeader
-	case "not_member":
-		return ErrNotMember
-	case "refused":
-		return ErrRemoveRefused
-	}
-	return nil
-}
-
-// call posts req to addr and returns the response body.
-func (c *rpcClient) call(ctx context.Context, addr, path string, req any) (*http.Response, error) {
+// post sends req as JSON to path at addr and returns the successful
+// response, whose body the caller reads and closes.
+func (c *rpcClient) post(ctx context.Context, addr, path string, req any) (*http.Response, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
@@ -190,27 +287,9 @@ func (c *rpcClient) call(ctx context.Context, addr, path string, req any) (*http
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
-		re := &remoteError{status: resp.StatusCode}
-		if err := json.NewDecoder(resp.Body).Decode(&re.rpcError); err != nil {
-			re.rpcError.Error = fmt.Sprintf("%s: %s", addr, resp.Status)
-		}
-		return nil, re
+		return nil, readError(addr, resp)
 	}
 	return resp, nil
-}
-
-// do is call with a JSON response decoded into out (nil: discarded).
-func (c *rpcClient) do(ctx context.Context, addr, path string, req, out any) error {
-	resp, err := c.call(ctx, addr, path, req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if out == nil {
-		io.Copy(io.Discard, resp.Body)
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // stream decodes an NDJSON response line by line.
@@ -228,48 +307,6 @@ func stream[T any](resp *http.Response, fn func(T) error) error {
 		}
 	}
 	return sc.Err()
-}
-
-// toLeader calls a leader-only method, following redirects and waiting out
-// elections until ctx ends. Every attempt carries the same request ID: an
-// attempt that follows a lost answer may reach a leader that already
-// applied the first one, and must get the answer the first would have had
-// (see alreadyApplied).
-func (p *Peer) toLeader(ctx context.Context, path string, req, out any) error {
-	if requestID(ctx) == "" {
-		ctx = withRequestID(ctx, rand.Text())
-	}
-	backoff := 20 * time.Millisecond
-	hint := ""
-	for {
-		addr := hint
-		if addr == "" {
-			_, addr = p.raft.Leader()
-		}
-		var err error
-		if addr == "" {
-			err = consensus.ErrNotLeader
-		} else {
-			err = p.rpc.do(ctx, addr, path, req, out)
-		}
-		var re *remoteError
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &re) && re.Kind == "not_leader":
-			hint = re.Leader
-		case errors.As(err, &re):
-			return err // a real answer from the leader
-		default:
-			hint = ""
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("no leader reachable: %w (last error: %v)", ctx.Err(), err)
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, time.Second)
-	}
 }
 
 // requestIDHeader carries the ID of a call to the leader, the same on every

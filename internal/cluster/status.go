@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"sync"
@@ -76,7 +77,7 @@ func (p *Peer) peerStatuses(ctx context.Context, c cid.Cid, peers []string) ([]p
 			if !ok {
 				return
 			}
-			resp, err := p.rpc.call(ctx, addr, "/v1/status", statusReq{Cids: []string{c.String()}})
+			resp, err := p.rpc.post(ctx, addr, "/v1/status", statusReq{Cids: []string{c.String()}})
 			if err != nil {
 				out[i].Error = err.Error()
 				return
@@ -91,13 +92,23 @@ func (p *Peer) peerStatuses(ctx context.Context, c cid.Cid, peers []string) ([]p
 	return out, nil
 }
 
-// rpcStatus streams this peer's status of the asked pins, or of every pin
-// of the pinset in CID-byte order.
-func (p *Peer) rpcStatus(ctx context.Context, body []byte, w http.ResponseWriter) error {
+// serveStatus streams this peer's status of the asked pins, or of every
+// pin of the pinset in CID-byte order (POST /v1/status): NDJSON, of any
+// length, so a handler of its own (see rpcHandler).
+func (p *Peer) serveStatus(w http.ResponseWriter, r *http.Request) {
 	var req statusReq
-	if err := json.Unmarshal(body, &req); err != nil {
-		return fmt.Errorf("%w: %v", pin.ErrInvalid, err)
+	err := json.NewDecoder(io.LimitReader(r.Body, 64<<20)).Decode(&req)
+	if err != nil {
+		err = fmt.Errorf("%w: %v", pin.ErrInvalid, err)
+	} else {
+		err = p.streamStatus(r.Context(), req, w)
 	}
+	if err != nil {
+		writeError(w, err, "")
+	}
+}
+
+func (p *Peer) streamStatus(ctx context.Context, req statusReq, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := json.NewEncoder(w)
 	held := p.tracker.index.has
@@ -151,18 +162,17 @@ func (p *Peer) Recover(ctx context.Context, c cid.Cid) (pin.Info, error) {
 			p.tracker.recover(ctx, c)
 			continue
 		}
-		p.rpc.do(ctx, m.ClusterAddr, "/v1/recover", cidReq{Cid: c.String()}, nil)
+		callPeer(ctx, p, m.ClusterAddr, recoverCall, cidReq{Cid: c.String()})
 	}
 	return p.Status(ctx, c)
 }
 
-func (p *Peer) rpcRecover(ctx context.Context, body []byte, w http.ResponseWriter) error {
-	c, err := decodeCidReq(body)
-	if err != nil {
-		return err
+func (p *Peer) serveRecover(ctx context.Context, r cidReq) (struct{}, error) {
+	c, err := r.cid()
+	if err == nil {
+		p.tracker.recover(ctx, c)
 	}
-	p.tracker.recover(ctx, c)
-	return writeRPC(w, struct{}{})
+	return struct{}{}, err
 }
 
 // StatusAll streams every pin with every peer's status, in CID order. Each
@@ -192,7 +202,7 @@ func (p *Peer) StatusAll(ctx context.Context, fn func(pin.Info) error) error {
 		feeds = append(feeds, f)
 		go func() {
 			defer close(f.ch)
-			resp, err := p.rpc.call(ctx, m.ClusterAddr, "/v1/status", statusReq{})
+			resp, err := p.rpc.post(ctx, m.ClusterAddr, "/v1/status", statusReq{})
 			if err != nil {
 				return
 			}

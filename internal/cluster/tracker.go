@@ -3,14 +3,16 @@ package cluster
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
 	cid "github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
+	"github.com/flotilla-ipfs/flotilla/internal/member"
 	"github.com/flotilla-ipfs/flotilla/internal/pin"
+	"github.com/flotilla-ipfs/flotilla/internal/state"
 )
 
 // maxAttempts is how often a pin is tried (with backoff) before it is left
@@ -22,8 +24,7 @@ const maxAttempts = 5
 // pinset at start and whenever the feed overflowed or a snapshot was
 // installed.
 type tracker struct {
-	p     *Peer
-	index *heldIndex // what the node holds, for status listings
+	trackerDeps
 
 	mu     sync.Mutex // guards ops, failed
 	ops    map[cid.Cid]*trackedOp
@@ -41,13 +42,53 @@ type trackedOp struct {
 	running  bool
 }
 
-func newTracker(p *Peer, index *heldIndex) *tracker {
-	return &tracker{p: p, index: index, ops: map[cid.Cid]*trackedOp{}, work: make(chan cid.Cid, 1<<16)}
+// LocalPinner is what the tracker needs of this peer's IPFS node;
+// *ipfs.Node is one.
+type LocalPinner interface {
+	PinMany(ctx context.Context, targets []ipfs.PinTarget, done func(i int, err error))
+	PinAdd(ctx context.Context, targets []cid.Cid, recursive bool, name string) error
+	PinRm(ctx context.Context, targets []cid.Cid, recursive bool) error
+	PinUpdate(ctx context.Context, from, to cid.Cid, unpin bool) error
+	// PinReceived pins a DAG an add streamed here whole, if c is one.
+	PinReceived(ctx context.Context, c cid.Cid, name string) (ok bool, err error)
+	Received(c cid.Cid) bool
+	IsPinnedRecursively(ctx context.Context, c cid.Cid) (bool, error)
+	HasBlock(ctx context.Context, c cid.Cid) (bool, error)
+	// Online is false without a swarm: no block comes over bitswap.
+	Online() bool
+	// Connect dials swarm addresses, best effort.
+	Connect(ctx context.Context, addrs []string)
 }
 
+var _ LocalPinner = (*ipfs.Node)(nil)
+
+// trackerDeps is everything a tracker works with.
+type trackerDeps struct {
+	self  string // this peer's ID
+	node  LocalPinner
+	state *state.Store
+	index *heldIndex // what the node holds, for status listings
+	// workers fetch and pin at once, each up to maxPinBatch pins.
+	workers int
+	timeout time.Duration // one attempt at a batch
+	// swarmAddrs are a member's swarm addresses as last heard of.
+	swarmAddrs func(member.Member) []string
+	// fetch has a pin's DAG sent here over the cluster transport, for a
+	// node without a swarm.
+	fetch func(ctx context.Context, pn pin.Pin) error
+	log   *slog.Logger
+}
+
+func newTracker(d trackerDeps) *tracker {
+	return &tracker{trackerDeps: d, ops: map[cid.Cid]*trackedOp{}, work: make(chan cid.Cid, 1<<16)}
+}
+
+// run tracks until ctx ends, and returns once its workers have.
 func (t *tracker) run(ctx context.Context) {
-	for range t.p.cfg.PinConcurrency {
-		t.p.goLoop(ctx, t.worker)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for range t.workers {
+		wg.Go(func() { t.worker(ctx) })
 	}
 	t.fullReconcile(ctx)
 	periodic := time.NewTicker(5 * time.Minute)
@@ -56,8 +97,8 @@ func (t *tracker) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.p.st.Changed():
-			changed, full := t.p.st.DrainChanges()
+		case <-t.state.Changed():
+			changed, full := t.state.DrainChanges()
 			if full {
 				t.fullReconcile(ctx)
 				continue
@@ -76,12 +117,12 @@ func (t *tracker) run(ctx context.Context) {
 // peer that lost its disk) counts as not pinned, so such a peer fetches its
 // allocations again by itself.
 func (t *tracker) fullReconcile(ctx context.Context) {
-	err := t.p.st.ListAllocated(ctx, t.p.deps.ID, func(c cid.Cid) error {
+	err := t.state.ListAllocated(ctx, t.self, func(c cid.Cid) error {
 		t.reconcile(ctx, c, false, true)
 		return nil
 	})
 	if err != nil && ctx.Err() == nil {
-		t.p.log.Warn("reconcile failed", "err", err)
+		t.log.Warn("reconcile failed", "err", err)
 	}
 }
 
@@ -90,11 +131,11 @@ func (t *tracker) fullReconcile(ctx context.Context) {
 // local pin it cannot prove the cluster owned. verify asks the node what
 // it holds, and corrects the held index; otherwise the index answers.
 func (t *tracker) reconcile(ctx context.Context, c cid.Cid, mayUnpin, verify bool) {
-	pn, ok, err := t.p.st.Get(c)
+	pn, ok, err := t.state.Get(c)
 	if err != nil {
 		return
 	}
-	allocated := ok && pn.AllocatedTo(t.p.deps.ID)
+	allocated := ok && pn.AllocatedTo(t.self)
 	var held bool
 	if verify {
 		held = t.held(ctx, c)
@@ -120,11 +161,11 @@ func (t *tracker) reconcile(ctx context.Context, c cid.Cid, mayUnpin, verify boo
 
 // held reports whether the local node pins c recursively and has its root.
 func (t *tracker) held(ctx context.Context, c cid.Cid) bool {
-	pinned, err := t.p.deps.Node.IsPinnedRecursively(ctx, c)
+	pinned, err := t.node.IsPinnedRecursively(ctx, c)
 	if err != nil || !pinned {
 		return false
 	}
-	has, err := t.p.deps.Node.Blocks.Has(ctx, c)
+	has, err := t.node.HasBlock(ctx, c)
 	return err == nil && has
 }
 
@@ -217,16 +258,16 @@ func (t *tracker) claim(c cid.Cid) (claimed, bool) {
 // the rest (blocks received from an add, updates, a peer without a swarm)
 // one by one.
 func (t *tracker) pinMany(ctx context.Context, ops []claimed) {
-	node := t.p.deps.Node
+	node := t.node
 	var together []claimed
 	var targets []ipfs.PinTarget
 	var pins []pin.Pin
 	for _, op := range ops {
-		pn, ok, err := t.p.st.Get(op.c)
+		pn, ok, err := t.state.Get(op.c)
 		switch {
 		case err != nil:
 			t.finish(ctx, op.c, err, op.attempt)
-		case !ok || !pn.AllocatedTo(t.p.deps.ID):
+		case !ok || !pn.AllocatedTo(t.self):
 			t.finish(ctx, op.c, nil, op.attempt) // no longer ours
 		case !node.Online() || pn.PinUpdate.Defined() || pn.Mode != pin.Direct && node.Received(op.c):
 			t.finish(ctx, op.c, t.pin(ctx, op.c), op.attempt)
@@ -239,7 +280,7 @@ func (t *tracker) pinMany(ctx context.Context, ops []claimed) {
 	if len(together) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, t.p.cfg.PinTimeout)
+	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 	t.connect(ctx, pins...)
 	node.PinMany(ctx, targets, func(i int, err error) {
@@ -283,23 +324,23 @@ func (t *tracker) finish(ctx context.Context, c cid.Cid, err error, attempt int)
 	if op.unpin {
 		op.status = pin.StatusUnpinError
 	}
-	t.p.log.Warn("pin operation failed", "cid", c, "unpin", op.unpin, "err", err)
+	t.log.Warn("pin operation failed", "cid", c, "unpin", op.unpin, "err", err)
 }
 
 // pin fetches and pins c locally, first dialling the peers that should
 // have it (origins, then the other allocations) so that bitswap finds it
 // without the DHT.
 func (t *tracker) pin(ctx context.Context, c cid.Cid) error {
-	pn, ok, err := t.p.st.Get(c)
+	pn, ok, err := t.state.Get(c)
 	if err != nil {
 		return err
 	}
-	if !ok || !pn.AllocatedTo(t.p.deps.ID) {
+	if !ok || !pn.AllocatedTo(t.self) {
 		return nil // no longer ours
 	}
-	ctx, cancel := context.WithTimeout(ctx, t.p.cfg.PinTimeout)
+	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
-	node := t.p.deps.Node
+	node := t.node
 	// An add streamed the whole DAG here before pinning (blocks.go).
 	if pn.Mode != pin.Direct {
 		if ok, err := node.PinReceived(ctx, c, pn.Name); ok {
@@ -318,7 +359,7 @@ func (t *tracker) pin(ctx context.Context, c cid.Cid) error {
 	if err != nil && !node.Online() && ctx.Err() == nil {
 		// No swarm, no bitswap: the blocks come over the cluster
 		// transport or not at all.
-		if err := t.p.fetchOverCluster(ctx, pn); err != nil {
+		if err := t.fetch(ctx, pn); err != nil {
 			return err
 		}
 		err = node.PinAdd(ctx, []cid.Cid{c}, pn.Mode != pin.Direct, pn.Name)
@@ -335,10 +376,10 @@ func (t *tracker) pinned(c cid.Cid, err error) error {
 }
 
 func (t *tracker) unpin(ctx context.Context, c cid.Cid) error {
-	if pn, ok, _ := t.p.st.Get(c); ok && pn.AllocatedTo(t.p.deps.ID) {
+	if pn, ok, _ := t.state.Get(c); ok && pn.AllocatedTo(t.self) {
 		return nil // allocated here again meanwhile
 	}
-	err := t.p.deps.Node.PinRm(ctx, []cid.Cid{c}, true)
+	err := t.node.PinRm(ctx, []cid.Cid{c}, true)
 	if err == nil || errors.Is(err, ipfs.ErrNotPinned) {
 		return t.index.set(c, false)
 	}
@@ -348,33 +389,29 @@ func (t *tracker) unpin(ctx context.Context, c cid.Cid) error {
 // connect dials the origins and the other allocated peers' swarm
 // addresses of the pins, each address once, best effort.
 func (t *tracker) connect(ctx context.Context, pins ...pin.Pin) {
-	nw := t.p.deps.Node.Network
-	if nw == nil {
+	if !t.node.Online() {
 		return
 	}
-	ms, _ := t.p.st.Members()
+	ms, _ := t.state.Members()
 	seen := map[string]bool{}
-	for _, pn := range pins {
-		addrs := append([]string(nil), pn.Origins...)
-		for _, m := range ms {
-			if m.ID != t.p.deps.ID && pn.AllocatedTo(m.ID) {
-				addrs = append(addrs, t.p.live.fill(m).SwarmAddrs...)
+	var addrs []string
+	add := func(as []string) {
+		for _, a := range as {
+			if !seen[a] {
+				seen[a] = true
+				addrs = append(addrs, a)
 			}
-		}
-		for _, a := range addrs {
-			if seen[a] {
-				continue
-			}
-			seen[a] = true
-			info, err := peer.AddrInfoFromString(a)
-			if err != nil || info.ID == nw.Host.ID() {
-				continue
-			}
-			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			nw.Host.Connect(dctx, *info)
-			cancel()
 		}
 	}
+	for _, pn := range pins {
+		add(pn.Origins)
+		for _, m := range ms {
+			if m.ID != t.self && pn.AllocatedTo(m.ID) {
+				add(t.swarmAddrs(m))
+			}
+		}
+	}
+	t.node.Connect(ctx, addrs)
 }
 
 // status is this peer's view of c.
@@ -385,7 +422,7 @@ func (t *tracker) status(ctx context.Context, pn pin.Pin) pin.PeerStatus {
 // statusWith is status reading the held index through held: a listing
 // passes a cursor that walks the index along with the pins.
 func (t *tracker) statusWith(pn pin.Pin, held func(cid.Cid) bool) pin.PeerStatus {
-	st := pin.PeerStatus{Peer: t.p.deps.ID}
+	st := pin.PeerStatus{Peer: t.self}
 	t.mu.Lock()
 	op := t.ops[pn.Cid]
 	if op != nil {
@@ -395,7 +432,7 @@ func (t *tracker) statusWith(pn pin.Pin, held func(cid.Cid) bool) pin.PeerStatus
 	}
 	t.mu.Unlock()
 	switch {
-	case !pn.AllocatedTo(t.p.deps.ID):
+	case !pn.AllocatedTo(t.self):
 		st.Status = pin.StatusRemote
 	case held(pn.Cid):
 		st.Status = pin.StatusPinned

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -102,12 +101,7 @@ type cidReq struct {
 	Cid string `json:"cid"`
 }
 
-// decodeCidReq reads a cidReq body.
-func decodeCidReq(body []byte) (cid.Cid, error) {
-	var r cidReq
-	if err := json.Unmarshal(body, &r); err != nil {
-		return cid.Undef, fmt.Errorf("%w: %v", pin.ErrInvalid, err)
-	}
+func (r cidReq) cid() (cid.Cid, error) {
 	c, err := cid.Decode(r.Cid)
 	if err != nil {
 		return cid.Undef, fmt.Errorf("%w: %v", pin.ErrInvalid, err)
@@ -135,6 +129,6 @@ type wireStatus struct {
 // not the leader and knows who is.
 type rpcError struct {
 	Error  string `json:"error"`
-	Kind   string `json:"kind,omitempty"` // "invalid", "not_found", "not_leader", "placement", "not_member", "refused"
+	Kind   string `json:"kind,omitempty"` // see errorKinds
 	Leader string `json:"leader,omitempty"`
 }

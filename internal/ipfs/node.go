@@ -34,6 +34,8 @@ import (
 	madns "github.com/multiformats/go-multiaddr-dns"
 
 	"github.com/flotilla-ipfs/flotilla/internal/p2p"
+	cid "github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Provide strategies: which CIDs the node announces to the DHT.
@@ -213,5 +215,26 @@ func (n *Node) flushLoop() {
 		case <-t.C:
 			n.Pins.Flush(context.Background())
 		}
+	}
+}
+
+// HasBlock reports whether the blockstore holds c.
+func (n *Node) HasBlock(ctx context.Context, c cid.Cid) (bool, error) { return n.Blocks.Has(ctx, c) }
+
+// Connect dials peers by their multiaddrs (with /p2p/), best effort, each
+// within a few seconds: so that bitswap finds content on them without the
+// DHT. Offline, it does nothing.
+func (n *Node) Connect(ctx context.Context, addrs []string) {
+	if n.Network == nil {
+		return
+	}
+	for _, a := range addrs {
+		info, err := peer.AddrInfoFromString(a)
+		if err != nil || info.ID == n.Network.Host.ID() {
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		n.Network.Host.Connect(dctx, *info)
+		cancel()
 	}
 }

@@ -1,0 +1,153 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	cid "github.com/ipfs/go-cid"
+
+	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
+	"github.com/flotilla-ipfs/flotilla/internal/member"
+	"github.com/flotilla-ipfs/flotilla/internal/pin"
+	"github.com/flotilla-ipfs/flotilla/internal/state"
+)
+
+// fakeNode is a LocalPinner in memory: it holds the roots listed in has,
+// and fails PinMany for the others.
+type fakeNode struct {
+	mu      sync.Mutex
+	has     map[cid.Cid]bool
+	pinned  map[cid.Cid]bool
+	batches int
+}
+
+func (f *fakeNode) PinMany(ctx context.Context, ts []ipfs.PinTarget, done func(int, error)) {
+	f.mu.Lock()
+	f.batches++
+	f.mu.Unlock()
+	for i, t := range ts {
+		f.mu.Lock()
+		ok := f.has[t.Cid]
+		if ok {
+			f.pinned[t.Cid] = true
+		}
+		f.mu.Unlock()
+		if ok {
+			done(i, nil)
+		} else {
+			done(i, ipfs.ErrNotFound)
+		}
+	}
+}
+func (f *fakeNode) PinAdd(context.Context, []cid.Cid, bool, string) error {
+	return errors.New("unused")
+}
+func (f *fakeNode) PinRm(_ context.Context, cs []cid.Cid, _ bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range cs {
+		delete(f.pinned, c)
+	}
+	return nil
+}
+func (f *fakeNode) PinUpdate(context.Context, cid.Cid, cid.Cid, bool) error {
+	return errors.New("unused")
+}
+func (f *fakeNode) PinReceived(context.Context, cid.Cid, string) (bool, error) {
+	return false, nil
+}
+func (f *fakeNode) Received(cid.Cid) bool { return false }
+func (f *fakeNode) IsPinnedRecursively(_ context.Context, c cid.Cid) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pinned[c], nil
+}
+func (f *fakeNode) HasBlock(_ context.Context, c cid.Cid) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.has[c], nil
+}
+func (f *fakeNode) Online() bool                      { return true }
+func (f *fakeNode) Connect(context.Context, []string) {}
+
+// The tracker pins what the state allocates to its peer, in batches, and
+// unpins what leaves; a pin it cannot get is retried, then reported as
+// pin_error; status listings read the held index it keeps.
+func TestTrackerFollowsTheState(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := state.Open(filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	index, err := openHeldIndex(filepath.Join(t.TempDir(), "held"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer index.Close()
+	node := &fakeNode{has: map[cid.Cid]bool{}, pinned: map[cid.Cid]bool{}}
+	const mine, others = 300, 20
+	var ops []state.Op
+	for i := range mine + others {
+		alloc := "self"
+		if i >= mine {
+			alloc = "other"
+		} else {
+			node.has[fakeCid(i)] = true
+		}
+		ops = append(ops, state.Op{Kind: state.OpPutPin, Pin: pin.Pin{Cid: fakeCid(i), Mode: pin.Recursive, Allocations: []string{alloc}}})
+	}
+	missing := fakeCid(10_000) // allocated here, held by nobody
+	ops = append(ops, state.Op{Kind: state.OpPutPin, Pin: pin.Pin{Cid: missing, Mode: pin.Recursive, Allocations: []string{"self"}}})
+	if _, err := st.Apply(1, ops); err != nil {
+		t.Fatal(err)
+	}
+	tr := newTracker(trackerDeps{self: "self", node: node, state: st, index: index, workers: 2, timeout: time.Minute,
+		swarmAddrs: func(member.Member) []string { return nil },
+		fetch:      func(context.Context, pin.Pin) error { return errors.New("unused") },
+		log:        slog.New(slog.DiscardHandler)})
+	done := make(chan struct{})
+	go func() { tr.run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	eventually(t, 10*time.Second, "allocated pins pinned", func() error {
+		for i := range mine {
+			if s := tr.status(ctx, pin.Pin{Cid: fakeCid(i), Allocations: []string{"self"}}); s.Status != pin.StatusPinned {
+				return errors.New(string(s.Status))
+			}
+		}
+		return nil
+	})
+	node.mu.Lock()
+	batches, pinned := node.batches, len(node.pinned)
+	node.mu.Unlock()
+	if pinned != mine {
+		t.Fatalf("%d pinned on the node, want the %d allocated here", pinned, mine)
+	}
+	if batches >= mine/2 {
+		t.Fatalf("%d PinMany calls for %d pins, want batches", batches, mine)
+	}
+	if s := tr.status(ctx, pin.Pin{Cid: fakeCid(mine), Allocations: []string{"other"}}); s.Status != pin.StatusRemote {
+		t.Fatalf("status of a pin allocated elsewhere = %s, want remote", s.Status)
+	}
+	s := tr.status(ctx, pin.Pin{Cid: missing, Allocations: []string{"self"}})
+	if s.Status != pin.StatusPinQueued && s.Status != pin.StatusPinning && s.Status != pin.StatusPinError {
+		t.Fatalf("status of an unreachable pin = %s", s.Status)
+	}
+
+	// Deallocated: unpinned, and the index says so.
+	if _, err := st.Apply(2, []state.Op{{Kind: state.OpPutPin, Pin: pin.Pin{Cid: fakeCid(0), Mode: pin.Recursive, Allocations: []string{"other"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "deallocated pin unpinned", func() error {
+		if ok, _ := node.IsPinnedRecursively(ctx, fakeCid(0)); ok || index.has(fakeCid(0)) {
+			return errors.New("still pinned")
+		}
+		return nil
+	})
+}
