@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/ipfs/boxo/files"
 	cid "github.com/ipfs/go-cid"
 
@@ -265,6 +267,29 @@ func (tc *testCluster) waitMembers(n int) {
 			if tp.peer.Leader() == "" {
 				return fmt.Errorf("%s sees no leader", tp.cfg.PeerName)
 			}
+		}
+		// Joiners come in as non-voters and the leader promotes them a
+		// heartbeat later: until then, losing a voter may leave no
+		// quorum, which a test cutting the leader off would trip on.
+		lead := tc.leader()
+		if lead == nil {
+			return errors.New("no leader")
+		}
+		servers, err := lead.peer.raft.Servers()
+		if err != nil {
+			return err
+		}
+		if len(servers) != n {
+			return fmt.Errorf("%d servers in raft, want %d", len(servers), n)
+		}
+		voters := 0 // counted, not filtered: the slice is raft's own
+		for _, s := range servers {
+			if s.Suffrage == raft.Voter {
+				voters++
+			}
+		}
+		if want := min(n, lead.cfg.MaxVoters); voters != want {
+			return fmt.Errorf("%d voters, want %d", voters, want)
 		}
 		return nil
 	})

@@ -66,6 +66,7 @@ type Peer struct {
 	// forming is set while a bootstrap-expect peer without state has
 	// found no cluster and too few peers to form one.
 	forming atomic.Bool
+	joinMu  sync.Mutex // serialises joins (see join)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -393,6 +394,11 @@ func (p *Peer) join(ctx context.Context, m member.Member) error {
 	if m.ID == "" || m.ClusterAddr == "" {
 		return fmt.Errorf("%w: malformed join request", pin.ErrInvalid)
 	}
+	// One join at a time: each decides voter or not from the voters the
+	// configuration has, which two joins side by side would both count
+	// short of, making more voters than MaxVoters.
+	p.joinMu.Lock()
+	defer p.joinMu.Unlock()
 	if err := p.apply(ctx, []state.Op{{Kind: state.OpPutMember, Member: m}}); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -149,7 +150,9 @@ func (n *Node) Servers() ([]raft.Server, error) {
 	if err := f.Error(); err != nil {
 		return nil, err
 	}
-	return f.Configuration().Servers, nil
+	// A copy: raft hands out the slice of its own latest configuration,
+	// which a caller that sorts or filters it would change under raft.
+	return slices.Clone(f.Configuration().Servers), nil
 }
 
 // AddServer adds (or re-adds) a server as voter or non-voter. Leader only.
