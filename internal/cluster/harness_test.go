@@ -269,27 +269,33 @@ func (tc *testCluster) waitMembers(n int) {
 			}
 		}
 		// Joiners come in as non-voters and the leader promotes them a
-		// heartbeat later: until then, losing a voter may leave no
-		// quorum, which a test cutting the leader off would trip on.
+		// heartbeat later, and followers learn of each change as it
+		// replicates. Until every peer has the whole configuration,
+		// losing the leader may leave no quorum (raft refuses votes from
+		// a candidate that is not in the voter's configuration), which a
+		// test cutting the leader off would trip on.
 		lead := tc.leader()
 		if lead == nil {
 			return errors.New("no leader")
 		}
-		servers, err := lead.peer.raft.Servers()
-		if err != nil {
-			return err
-		}
-		if len(servers) != n {
-			return fmt.Errorf("%d servers in raft, want %d", len(servers), n)
-		}
-		voters := 0 // counted, not filtered: the slice is raft's own
-		for _, s := range servers {
-			if s.Suffrage == raft.Voter {
-				voters++
+		want := min(n, lead.cfg.MaxVoters)
+		for _, tp := range tc.peers {
+			if tp.peer == nil {
+				continue
 			}
-		}
-		if want := min(n, lead.cfg.MaxVoters); voters != want {
-			return fmt.Errorf("%d voters, want %d", voters, want)
+			servers, err := tp.peer.raft.Servers()
+			if err != nil {
+				return err
+			}
+			voters := 0
+			for _, s := range servers {
+				if s.Suffrage == raft.Voter {
+					voters++
+				}
+			}
+			if len(servers) != n || voters != want {
+				return fmt.Errorf("%s has %d servers, %d voters in its configuration; want %d, %d", tp.cfg.PeerName, len(servers), voters, n, want)
+			}
 		}
 		return nil
 	})

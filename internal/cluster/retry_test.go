@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -24,7 +25,14 @@ func (tc *testCluster) newLeader(old *testPeer) *testPeer {
 				return nil
 			}
 		}
-		return errors.New("no new leader")
+		var views []string // what each peer thinks, for a failure to explain itself
+		for _, tp := range tc.peers {
+			if tp != old && tp.peer != nil {
+				st := tp.peer.raft.Stats()
+				views = append(views, fmt.Sprintf("%s: %s term %s, config %s", tp.cfg.PeerName, st["state"], st["term"], st["latest_configuration"]))
+			}
+		}
+		return fmt.Errorf("no new leader: %s", strings.Join(views, "; "))
 	})
 	return lead
 }
