@@ -109,9 +109,9 @@ bench: tools build
 bench-gateway: tools build
 	$(GO) run ./bench/gatewaybench -flotilla bin/flotilla -kubo $(KUBO)
 
-## bench-cluster: pin ingest on a 3-peer loopback cluster, and listing 1M pins
+## bench-cluster: pin ingest, bulk pinning and status on a 3-peer loopback cluster, and listing 1M pins
 bench-cluster:
-	$(GO) test -run '^$$' -bench 'PinIngest|ListPins|FormAndDetect' -benchtime 1x -timeout 30m ./internal/cluster
+	$(GO) test -run '^$$' -bench 'PinIngest|PinMany|StatusAll|ListPins|FormAndDetect' -benchtime 1x -timeout 30m ./internal/cluster
 
 ## bench-compare: flotilla side by side with IPFS Cluster 1.1.6 + kubo 0.43 in one run (about 14 minutes; QUICK=1: under 3; REPORT=docs: charts to docs/img)
 bench-compare: build $(KUBO) $(CLUSTERSVC)
