@@ -54,21 +54,29 @@ func mustAPI(t *testing.T, d *ft.Daemon, args ...string) string {
 	return r.Stdout
 }
 
-// flotilla's own cluster commands against two real daemons, in tables and
-// JSON: peers, pin add with options and --wait, pin ls, status, health,
-// add with cluster options (REST /add), pin update, pin rm, peers rm; the
-// API address from the data directory, --api and FLOTILLA_API.
-func TestClusterCLI(t *testing.T) {
+// startTwoPeers starts two daemons as a cluster, in zones z1 and z2, and
+// returns once the second lists both.
+func startTwoPeers(t *testing.T) (d0, d1 *ft.Daemon) {
+	t.Helper()
 	secret := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(secret, []byte(hex.EncodeToString([]byte("cluster cli secret of 32 bytes!!"))), 0o600)
-	d0 := ft.StartDaemon(t, t.TempDir(), clusterFlags(secret, "z1", "")...)
-	d1 := ft.StartDaemon(t, t.TempDir(), clusterFlags(secret, "z2", d0.Listen.Cluster)...)
+	d0 = ft.StartDaemon(t, t.TempDir(), clusterFlags(secret, "z1", "")...)
+	d1 = ft.StartDaemon(t, t.TempDir(), clusterFlags(secret, "z2", d0.Listen.Cluster)...)
 	waitFor(t, 30*time.Second, "2 peers listed", func() error {
 		if peers := jsonLines(t, mustAPI(t, d1, "peers", "ls", "--json")); len(peers) != 2 {
 			return fmt.Errorf("peers ls = %v", peers)
 		}
 		return nil
 	})
+	return d0, d1
+}
+
+// flotilla's own cluster commands against two real daemons, in tables and
+// JSON: peers, pin add with options and --wait, pin ls, status, health,
+// add with cluster options (REST /add), pin update, pin rm, peers rm; the
+// API address from the data directory, --api and FLOTILLA_API.
+func TestClusterCLI(t *testing.T) {
+	d0, d1 := startTwoPeers(t)
 
 	// peers ls through the daemon holding the data directory: a table.
 	out := ft.MustCLI(t, d0.Dir, "peers", "ls")

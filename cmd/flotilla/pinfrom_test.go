@@ -1,13 +1,11 @@
 package main_test
 
 import (
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	cid "github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
@@ -21,16 +19,7 @@ import (
 // exactly the good ones. The same from stdin with --json answers line by
 // line.
 func TestPinAddFrom(t *testing.T) {
-	secret := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(secret, []byte(hex.EncodeToString([]byte("pin --from secret of 32 bytes!!!"))), 0o600)
-	d0 := ft.StartDaemon(t, t.TempDir(), clusterFlags(secret, "z1", "")...)
-	d1 := ft.StartDaemon(t, t.TempDir(), clusterFlags(secret, "z2", d0.Listen.Cluster)...)
-	waitFor(t, 30*time.Second, "2 peers listed", func() error {
-		if peers := jsonLines(t, mustAPI(t, d1, "peers", "ls", "--json")); len(peers) != 2 {
-			return fmt.Errorf("peers ls = %v", peers)
-		}
-		return nil
-	})
+	d0, d1 := startTwoPeers(t)
 
 	const n = 20000
 	var b strings.Builder

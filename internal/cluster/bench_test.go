@@ -119,29 +119,15 @@ func BenchmarkListPins(b *testing.B) {
 	runtime.ReadMemStats(&before)
 	b.ResetTimer()
 	for range b.N {
-		start := time.Now()
-		var first time.Duration
-		count := 0
-		var peak uint64
-		err := st.List(context.Background(), cid.Undef, func(pin.Pin) error {
-			if count == 0 {
-				first = time.Since(start)
-			}
-			count++
-			if count%100_000 == 0 {
-				var m runtime.MemStats
-				runtime.ReadMemStats(&m)
-				peak = max(peak, m.HeapInuse)
-			}
-			return nil
-		})
-		if err != nil || count != n {
-			b.Fatalf("listed %d of %d: %v", count, n, err)
+		m := newListingMeter(100_000)
+		err := st.List(context.Background(), cid.Undef, func(pin.Pin) error { m.see(); return nil })
+		if err != nil || m.count != n {
+			b.Fatalf("listed %d of %d: %v", m.count, n, err)
 		}
-		total := time.Since(start)
-		b.ReportMetric(float64(first.Microseconds())/1000, "ms-first-pin")
+		total := time.Since(m.start)
+		b.ReportMetric(float64(m.first.Microseconds())/1000, "ms-first-pin")
 		b.ReportMetric(float64(n)/total.Seconds(), "pins/s")
-		b.ReportMetric(float64(peak)/(1<<20), "MiB-heap-peak")
+		b.ReportMetric(float64(m.peak)/(1<<20), "MiB-heap-peak")
 		b.ReportMetric(float64(rssBytes())/(1<<20), "MiB-rss")
 	}
 }
@@ -210,7 +196,6 @@ func BenchmarkFormAndDetect(b *testing.B) {
 func BenchmarkPinMany(b *testing.B) {
 	n := envInt("FLOTILLA_BENCH_PINS", 200_000)
 	tc := newCluster(b, 3, "z1", "z2", "z3")
-	ctx := context.Background()
 	via := tc.peers[0].peer
 	for _, tp := range tc.peers {
 		if !tp.peer.IsLeader() {
@@ -220,22 +205,7 @@ func BenchmarkPinMany(b *testing.B) {
 	}
 	b.ResetTimer()
 	start := time.Now()
-	const group = 8192
-	for i := 0; i < n; i += group {
-		pins := make([]pin.Pin, 0, group)
-		for j := i; j < min(i+group, n); j++ {
-			pins = append(pins, pin.Pin{Cid: fakeCid(j)})
-		}
-		_, errs, err := via.PinMany(ctx, pins)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, err := range errs {
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
+	pinFakes(b, via, n, 0)
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "pins/s")
 }
 
@@ -246,46 +216,70 @@ func BenchmarkStatusAll(b *testing.B) {
 	n := envInt("FLOTILLA_BENCH_PINS", 100_000)
 	tc := newCluster(b, 3, "z1", "z2", "z3")
 	ctx := context.Background()
-	lead := tc.leader().peer
-	const group = 8192
-	for i := 0; i < n; i += group {
-		pins := make([]pin.Pin, 0, group)
-		for j := i; j < min(i+group, n); j++ {
-			pins = append(pins, pin.Pin{Cid: fakeCid(j), ReplicationMin: 2, ReplicationMax: 2})
-		}
-		if _, _, err := lead.PinMany(ctx, pins); err != nil {
-			b.Fatal(err)
-		}
-	}
+	pinFakes(b, tc.leader().peer, n, 2)
 	via := tc.peers[0].peer
 	runtime.GC()
 	b.ResetTimer()
 	for range b.N {
-		start := time.Now()
-		var first time.Duration
-		count := 0
-		var peak uint64
+		m := newListingMeter(20_000)
 		err := via.StatusAll(ctx, func(info pin.Info) error {
-			if count == 0 {
-				first = time.Since(start)
-			}
 			if len(info.Peers) != 3 {
 				return fmt.Errorf("%d peers in a status", len(info.Peers))
 			}
-			count++
-			if count%20_000 == 0 {
-				var m runtime.MemStats
-				runtime.ReadMemStats(&m)
-				peak = max(peak, m.HeapInuse)
-			}
+			m.see()
 			return nil
 		})
-		if err != nil || count != n {
-			b.Fatalf("listed %d of %d: %v", count, n, err)
+		if err != nil || m.count != n {
+			b.Fatalf("listed %d of %d: %v", m.count, n, err)
 		}
-		took := time.Since(start)
-		b.ReportMetric(float64(first.Microseconds())/1000, "ms-first")
-		b.ReportMetric(took.Seconds(), "s-total")
-		b.ReportMetric(float64(peak)/(1<<20), "MiB-heap-peak")
+		b.ReportMetric(float64(m.first.Microseconds())/1000, "ms-first")
+		b.ReportMetric(time.Since(m.start).Seconds(), "s-total")
+		b.ReportMetric(float64(m.peak)/(1<<20), "MiB-heap-peak")
+	}
+}
+
+// listingMeter times a listing to its first item and samples the heap
+// every so many items.
+type listingMeter struct {
+	start        time.Time
+	first        time.Duration
+	count, every int
+	peak         uint64
+}
+
+func newListingMeter(every int) *listingMeter {
+	return &listingMeter{start: time.Now(), every: every}
+}
+
+func (m *listingMeter) see() {
+	if m.count == 0 {
+		m.first = time.Since(m.start)
+	}
+	m.count++
+	if m.count%m.every == 0 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		m.peak = max(m.peak, ms.HeapInuse)
+	}
+}
+
+// pinFakes pins n CIDs without content through p, in groups of 8,192 as
+// POST /pins/batch does.
+func pinFakes(b *testing.B, p *Peer, n int, replication int) {
+	const group = 8192
+	for i := 0; i < n; i += group {
+		pins := make([]pin.Pin, 0, group)
+		for j := i; j < min(i+group, n); j++ {
+			pins = append(pins, pin.Pin{Cid: fakeCid(j), ReplicationMin: replication, ReplicationMax: replication})
+		}
+		_, errs, err := p.PinMany(context.Background(), pins)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }
