@@ -184,7 +184,7 @@ func (p *Peer) repair(ctx context.Context, dead string) {
 		}
 	}
 	repaired := 0
-	err = p.st.ListAllocated(ctx, dead, func(c cid.Cid) error {
+	err = p.st.ListAllocated(ctx, dead, cid.Undef, func(c cid.Cid) error {
 		pn, ok, err := p.st.Get(c)
 		if err != nil || !ok {
 			return err
@@ -254,7 +254,7 @@ func (p *Peer) releaseSurplus(ctx context.Context) {
 	for _, id := range suspects {
 		var ops []state.Op
 		remaining := 0
-		err := p.st.ListAllocated(ctx, id, func(c cid.Cid) error {
+		err := p.st.ListAllocated(ctx, id, cid.Undef, func(c cid.Cid) error {
 			pn, ok, err := p.st.Get(c)
 			if err != nil || !ok || pn.ReplicationMax == pin.Everywhere || len(pn.Allocations) <= pn.ReplicationMax {
 				return err

@@ -127,7 +127,7 @@ func (p *Peer) vacate(ctx context.Context, id string) (int, error) {
 func (p *Peer) moveAllocations(ctx context.Context, id string, candidates []member.Member, last []state.Op) (int, error) {
 	var ops []state.Op
 	moved := 0
-	err := p.st.ListAllocated(ctx, id, func(c cid.Cid) error {
+	err := p.st.ListAllocated(ctx, id, cid.Undef, func(c cid.Cid) error {
 		pn, ok, err := p.st.Get(c)
 		if err != nil || !ok {
 			return err

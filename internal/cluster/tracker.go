@@ -26,12 +26,29 @@ const maxAttempts = 5
 type tracker struct {
 	trackerDeps
 
-	mu     sync.Mutex // guards ops, failed
+	mu     sync.Mutex // guards ops, failed, backlog
 	ops    map[cid.Cid]*trackedOp
 	failed int // ops in pin_error or unpin_error, which wait for a recover
+	maxOps int // maxTracked, but for tests
+	// backlog is set when a pin was not scheduled because ops was full
+	// (see maxTracked); room is signalled once ops has room again.
+	backlog bool
+	room    chan struct{}
+	// cursor is where the next backlog pass starts in the pins allocated
+	// here; only run touches it.
+	cursor cid.Cid
 
 	work chan cid.Cid
 }
+
+// maxTracked bounds the pin operations the tracker remembers one by one.
+// A bulk import allocates a peer a million pins in a minute; an op each
+// would hold hundreds of MiB for pins that only wait. Past the bound a pin
+// is left unscheduled, which its status already tells truthfully (a pin
+// allocated here and not held is queued), and backlog passes schedule the
+// rest in CID order as the queue drains. Unpins are always scheduled: a
+// full pass never unpins (see reconcile), so a skipped one would be lost.
+const maxTracked = 1 << 16
 
 type trackedOp struct {
 	unpin    bool
@@ -80,7 +97,8 @@ type trackerDeps struct {
 }
 
 func newTracker(d trackerDeps) *tracker {
-	return &tracker{trackerDeps: d, ops: map[cid.Cid]*trackedOp{}, work: make(chan cid.Cid, 1<<16)}
+	return &tracker{trackerDeps: d, ops: map[cid.Cid]*trackedOp{}, maxOps: maxTracked,
+		room: make(chan struct{}, 1), work: make(chan cid.Cid, maxTracked)}
 }
 
 // run tracks until ctx ends, and returns once its workers have.
@@ -106,9 +124,62 @@ func (t *tracker) run(ctx context.Context) {
 			for _, c := range changed {
 				t.reconcile(ctx, c, true, false)
 			}
+		case <-t.room:
+			t.backlogPass(ctx)
 		case <-periodic.C:
 			t.fullReconcile(ctx)
 		}
+	}
+}
+
+// backlogPass schedules pins allocated here that were left unscheduled
+// while the queue was full, from where the last pass stopped, until the
+// queue is full again or every allocated pin was looked at.
+func (t *tracker) backlogPass(ctx context.Context) {
+	t.mu.Lock()
+	t.backlog = false
+	t.mu.Unlock()
+	from := t.cursor
+	errFull := errors.New("queue full")
+	err := t.state.ListAllocated(ctx, t.self, from, func(c cid.Cid) error {
+		if t.full() {
+			return errFull
+		}
+		t.reconcile(ctx, c, false, false)
+		t.cursor = c
+		return nil
+	})
+	switch {
+	case errors.Is(err, errFull):
+		t.mu.Lock()
+		t.backlog = true // go on from the cursor once there is room
+		t.mu.Unlock()
+	case err == nil:
+		t.cursor = cid.Undef
+		if from.Defined() {
+			// Pins before from may have been left out since it was
+			// passed: one more pass from the start.
+			t.mu.Lock()
+			t.backlog = true
+			t.mu.Unlock()
+			t.signalRoom()
+		}
+	case ctx.Err() == nil:
+		t.log.Warn("backlog pass failed", "err", err)
+	}
+}
+
+// full reports whether the tracker holds as many ops as it may.
+func (t *tracker) full() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.ops) >= t.maxOps
+}
+
+func (t *tracker) signalRoom() {
+	select {
+	case t.room <- struct{}{}:
+	default:
 	}
 }
 
@@ -117,7 +188,7 @@ func (t *tracker) run(ctx context.Context) {
 // peer that lost its disk) counts as not pinned, so such a peer fetches its
 // allocations again by itself.
 func (t *tracker) fullReconcile(ctx context.Context) {
-	err := t.state.ListAllocated(ctx, t.self, func(c cid.Cid) error {
+	err := t.state.ListAllocated(ctx, t.self, cid.Undef, func(c cid.Cid) error {
 		t.reconcile(ctx, c, false, true)
 		return nil
 	})
@@ -175,6 +246,11 @@ func (t *tracker) schedule(c cid.Cid, unpin bool) {
 	if op != nil && op.unpin == unpin && (op.running || op.status != pin.StatusPinError && op.status != pin.StatusUnpinError) {
 		t.mu.Unlock()
 		return // already on its way
+	}
+	if op == nil && !unpin && len(t.ops) >= t.maxOps {
+		t.backlog = true
+		t.mu.Unlock()
+		return
 	}
 	status := pin.StatusPinQueued
 	if unpin {
@@ -468,4 +544,7 @@ func (t *tracker) drop(c cid.Cid) {
 		t.failed--
 	}
 	delete(t.ops, c)
+	if t.backlog && len(t.ops) <= t.maxOps/2 {
+		t.signalRoom()
+	}
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -24,12 +25,17 @@ type fakeNode struct {
 	has     map[cid.Cid]bool
 	pinned  map[cid.Cid]bool
 	batches int
+	onPin   func() // called on every PinMany, if set
 }
 
 func (f *fakeNode) PinMany(ctx context.Context, ts []ipfs.PinTarget, done func(int, error)) {
 	f.mu.Lock()
 	f.batches++
+	onPin := f.onPin
 	f.mu.Unlock()
+	if onPin != nil {
+		onPin()
+	}
 	for i, t := range ts {
 		f.mu.Lock()
 		ok := f.has[t.Cid]
@@ -150,4 +156,66 @@ func TestTrackerFollowsTheState(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A tracker remembers at most maxOps pin operations: the rest of a bulk
+// import waits, shown as queued, and is scheduled as the queue drains,
+// until every pin is held.
+func TestTrackerBoundsItsQueue(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := state.Open(filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	index, err := openHeldIndex(filepath.Join(t.TempDir(), "held"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer index.Close()
+	node := &fakeNode{has: map[cid.Cid]bool{}, pinned: map[cid.Cid]bool{}}
+	tr := newTracker(trackerDeps{self: "self", node: node, state: st, index: index, workers: 2, timeout: time.Minute,
+		swarmAddrs: func(member.Member) []string { return nil },
+		fetch:      func(context.Context, pin.Pin) error { return errors.New("unused") },
+		log:        slog.New(slog.DiscardHandler)})
+	tr.maxOps = 16
+	var peak int
+	node.onPin = func() {
+		tr.mu.Lock()
+		peak = max(peak, len(tr.ops))
+		tr.mu.Unlock()
+	}
+	done := make(chan struct{})
+	go func() { tr.run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	// Applied while the tracker runs: they arrive by the change feed,
+	// several entries of many pins each.
+	const n = 1000
+	for e := range 10 {
+		var ops []state.Op
+		for i := e * n / 10; i < (e+1)*n/10; i++ {
+			node.mu.Lock()
+			node.has[fakeCid(i)] = true
+			node.mu.Unlock()
+			ops = append(ops, state.Op{Kind: state.OpPutPin, Pin: pin.Pin{Cid: fakeCid(i), Mode: pin.Recursive, Allocations: []string{"self"}}})
+		}
+		if _, err := st.Apply(uint64(e+1), ops); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 20*time.Second, "every allocated pin pinned", func() error {
+		node.mu.Lock()
+		pinned := len(node.pinned)
+		node.mu.Unlock()
+		if pinned != n {
+			return fmt.Errorf("%d of %d pinned", pinned, n)
+		}
+		return nil
+	})
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if peak > tr.maxOps {
+		t.Fatalf("the tracker held %d ops at once, more than its bound of %d", peak, tr.maxOps)
+	}
 }

@@ -67,10 +67,17 @@ func (n *Node) commit(group []applyReq) {
 	for _, r := range group {
 		ops = append(ops, r.ops...)
 	}
+	term, sent := n.raft.CurrentTerm(), time.Now()
 	f := n.raft.Apply(encodeOps(ops), applyTimeout)
 	err := leaderErr(f.Error())
 	var rejected []error
 	if err == nil {
+		// Committed: a quorum acknowledged an entry sent after sent, and
+		// as an entry of this term is applied, so is every earlier one.
+		n.lease.renew(term, sent)
+		if term == n.raft.CurrentTerm() {
+			n.readyTerm.Store(term)
+		}
 		switch res := f.Response().(type) {
 		case error:
 			err = res

@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,11 +22,60 @@ import (
 )
 
 // tcpLayer is a plain TCP stream layer on loopback: these tests are about
-// the log and the FSM, not the cluster's transport (see clusternet).
-type tcpLayer struct{ net.Listener }
+// the log and the FSM, not the cluster's transport (see clusternet). It
+// can cut its server off the network.
+type tcpLayer struct {
+	net.Listener
+	mu    sync.Mutex
+	cut   bool
+	conns []net.Conn
+}
 
-func (l tcpLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return net.DialTimeout("tcp", string(addr), timeout)
+func (l *tcpLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	if l.isCut() {
+		return nil, errors.New("cut off")
+	}
+	c, err := net.DialTimeout("tcp", string(addr), timeout)
+	if err == nil {
+		l.track(c)
+	}
+	return c, err
+}
+
+func (l *tcpLayer) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil || !l.isCut() {
+			if err == nil {
+				l.track(c)
+			}
+			return c, err
+		}
+		c.Close()
+	}
+}
+
+func (l *tcpLayer) isCut() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cut
+}
+
+func (l *tcpLayer) track(c net.Conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.conns = append(l.conns, c)
+}
+
+// cutOff closes every connection of the server and refuses new ones.
+func (l *tcpLayer) cutOff() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cut = true
+	for _, c := range l.conns {
+		c.Close()
+	}
+	l.conns = nil
 }
 
 // faultyState fails every Apply while broken is set, as a full or failing
@@ -46,7 +96,7 @@ type server struct {
 	cfg   Config
 	st    *faultyState
 	node  *Node
-	layer tcpLayer
+	layer *tcpLayer
 }
 
 func (s *server) start(t *testing.T) {
@@ -55,7 +105,7 @@ func (s *server) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.layer = tcpLayer{l}
+	s.layer = &tcpLayer{Listener: l}
 	s.node, err = New(s.cfg, s.st, s.layer, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +115,11 @@ func (s *server) start(t *testing.T) {
 // startServers forms a cluster of n servers and returns them once one
 // leads.
 func startServers(t *testing.T, n int) []*server {
+	t.Helper()
+	return startServersWith(t, n, 200*time.Millisecond)
+}
+
+func startServersWith(t *testing.T, n int, heartbeat time.Duration) []*server {
 	t.Helper()
 	var servers []*server
 	var members []raft.Server
@@ -82,7 +137,7 @@ func startServers(t *testing.T, n int) []*server {
 		}
 		cfg := DefaultConfig()
 		cfg.Dir, cfg.ID, cfg.Addr = filepath.Join(dir, "raft"), fmt.Sprint("s", i), addr
-		cfg.HeartbeatTimeout = 200 * time.Millisecond
+		cfg.HeartbeatTimeout = heartbeat
 		s := &server{cfg: cfg, st: &faultyState{Store: st}}
 		s.start(t)
 		servers = append(servers, s)
@@ -317,5 +372,82 @@ func TestWaitApplied(t *testing.T) {
 	defer cancelShort()
 	if err := s.node.WaitApplied(short, s.node.Applied()+100); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("WaitApplied for an index never reached = %v, want the context's deadline", err)
+	}
+}
+
+// A leader whose lease holds (a quorum acknowledged it moments ago) gives a
+// read index without asking the followers again; see lease.
+func TestLeaderReadsWithinItsLeaseWithoutARoundTrip(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// A long heartbeat timeout, so that the lease (half of it) outlasts a
+	// slow machine's pause between the write and the read.
+	servers := startServersWith(t, 3, 4*time.Second)
+	lead := leader(t, servers)
+	if err := lead.node.Apply(ctx, putPin(1)); err != nil {
+		t.Fatal(err)
+	}
+	lead.layer.cutOff()
+	// VerifyLeader would now fail: no follower answers.
+	if _, err := lead.node.ReadIndex(ctx); err != nil {
+		t.Fatalf("read index within the lease granted by the write: %v", err)
+	}
+}
+
+// A leader cut off from its followers stops giving read indexes before
+// another leader can be elected, so a read through it never misses a write
+// the new leader acknowledged.
+func TestDeposedLeaderGivesNoReadIndex(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	servers := startServers(t, 3)
+	old := leader(t, servers)
+	if err := old.node.Apply(ctx, putPin(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.node.ReadIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old.layer.cutOff()
+	var rest []*server
+	for _, s := range servers {
+		if s != old {
+			rest = append(rest, s)
+		}
+	}
+	lead := leader(t, rest)
+	if err := lead.node.Apply(ctx, putPin(2)); err != nil {
+		t.Fatal(err)
+	}
+	if idx, err := old.node.ReadIndex(ctx); err == nil {
+		t.Fatalf("the deposed leader gave read index %d after a new leader committed a write", idx)
+	}
+}
+
+func TestLeaseIsVoidDuringATransferAndInAnotherTerm(t *testing.T) {
+	l := lease{length: time.Second}
+	now := time.Now()
+	l.renew(3, now)
+	if !l.valid(3, now.Add(999*time.Millisecond)) {
+		t.Fatal("lease not valid within its length")
+	}
+	if l.valid(3, now.Add(time.Second)) {
+		t.Fatal("lease valid past its length")
+	}
+	if l.valid(4, now) {
+		t.Fatal("lease valid in a later term")
+	}
+	l.renew(3, now.Add(-time.Hour)) // an older acknowledgement shortens nothing
+	if !l.valid(3, now) {
+		t.Fatal("an older renewal shortened the lease")
+	}
+	l.transfer(true)
+	l.renew(3, now)
+	if l.valid(3, now) {
+		t.Fatal("lease valid during a leadership transfer")
+	}
+	l.transfer(false)
+	if l.valid(3, now) {
+		t.Fatal("a transfer that ended left the lease valid without a renewal")
 	}
 }

@@ -56,6 +56,7 @@ type Node struct {
 	log   *slog.Logger
 
 	batcher *batch.Batcher[applyReq]
+	lease   lease // reads on the leader within it skip VerifyLeader
 
 	// readyTerm is the last term in which this server, leading, saw every
 	// entry of earlier terms applied (see ReadIndex).
@@ -112,6 +113,7 @@ func New(cfg Config, st State, stream raft.StreamLayer, log *slog.Logger) (*Node
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	n := &Node{raft: r, fsm: f, logs: logs, trans: trans, log: log}
+	n.lease.length = cfg.HeartbeatTimeout / 2
 	n.batcher = n.newBatcher()
 	return n, nil
 }
@@ -173,7 +175,8 @@ func (n *Node) RemoveServer(id string) error {
 
 // ReadIndex returns an index that every read must wait for to see every
 // write acknowledged before the call: the leader's commit index, after the
-// leader confirmed it still leads. Leader only.
+// leader confirmed it still leads: by a heartbeat round, or without one
+// while its lease holds (see lease). Leader only.
 //
 // A new leader's commit index may not yet cover entries its predecessor
 // committed: raft counts them committed only once an entry of the new term
@@ -181,8 +184,15 @@ func (n *Node) RemoveServer(id string) error {
 // server's FSM applies (raft's own no-op and barrier entries never reach
 // it, and an index no FSM passes would stall WaitApplied).
 func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
-	if err := leaderErr(n.raft.VerifyLeader().Error()); err != nil {
-		return 0, err
+	term := n.raft.CurrentTerm()
+	if !n.IsLeader() {
+		return 0, ErrNotLeader
+	}
+	if now := time.Now(); !n.lease.valid(term, now) {
+		if err := leaderErr(n.raft.VerifyLeader().Error()); err != nil {
+			return 0, err
+		}
+		n.lease.renew(term, now)
 	}
 	if term := n.raft.CurrentTerm(); n.readyTerm.Load() != term {
 		if err := n.Apply(ctx, nil); err != nil {
@@ -234,6 +244,8 @@ func (n *Node) LeadershipTransfer() error {
 	if !n.IsLeader() {
 		return nil
 	}
+	n.lease.transfer(true)
+	defer n.lease.transfer(false)
 	return n.raft.LeadershipTransfer().Error()
 }
 

@@ -65,7 +65,7 @@ func TestApplyListAllocationsSnapshot(t *testing.T) {
 	}
 	count := func(peer string) int {
 		n := 0
-		s.ListAllocated(ctx, peer, func(cid.Cid) error { n++; return nil })
+		s.ListAllocated(ctx, peer, cid.Undef, func(cid.Cid) error { n++; return nil })
 		return n
 	}
 	if a, b, p0 := count("a"), count("b"), count("p0"); a != 98 || b != 1 || p0 != 49 {
@@ -171,5 +171,47 @@ func TestRecords(t *testing.T) {
 	}
 	if got := list(other, ""); got != "[tok/a=1 tok/b=2']" {
 		t.Fatalf("restored records = %s", got)
+	}
+}
+
+// Ops of one entry see the ops before them: a pin put twice, or put and
+// deleted, in the same entry leaves the allocation index as the last op
+// says.
+func TestOneEntryChangesAPinSeveralTimes(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	put := func(i int, allocs ...string) Op {
+		return Op{Kind: OpPutPin, Pin: pin.Pin{Cid: testCid(i), Mode: pin.Recursive, Allocations: allocs}}
+	}
+	if _, err := s.Apply(1, []Op{put(1, "a"), put(2, "a")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(2, []Op{
+		put(1, "b"), put(1, "c"), // moved twice
+		{Kind: OpDeletePin, Cid: testCid(2)}, put(2, "d"), // deleted, then put again
+		put(3, "e"), {Kind: OpDeletePin, Cid: testCid(3)}, // put, then deleted
+	}); err != nil {
+		t.Fatal(err)
+	}
+	allocated := func(peer string) []cid.Cid {
+		var cs []cid.Cid
+		if err := s.ListAllocated(ctx, peer, cid.Undef, func(c cid.Cid) error { cs = append(cs, c); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	for peer, want := range map[string][]cid.Cid{
+		"a": nil, "b": nil, "c": {testCid(1)}, "d": {testCid(2)}, "e": nil,
+	} {
+		if got := allocated(peer); !reflect.DeepEqual(got, want) {
+			t.Errorf("allocated to %s: %v, want %v", peer, got, want)
+		}
+	}
+	if _, ok, _ := s.Get(testCid(3)); ok {
+		t.Error("a pin put then deleted in one entry is stored")
 	}
 }

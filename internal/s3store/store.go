@@ -1,0 +1,367 @@
+// Package s3store keeps a node's blocks in S3, as a go-datastore Batching
+// store that boxo's blockstore sits on (keys are /<base32 multihash>).
+//
+// Blocks written together go into one pack object (pack.go): a batch's
+// blocks, and small commits that arrive while uploads are in flight
+// (write.go). A commit returns once its pack is in S3, never before. A
+// local pebble index (index.go) maps each multihash to its pack, offset
+// and size, so "have?" and sizes cost no request, and a disk cache of
+// pack ranges (cache.go) serves what was read before. A read fetches an
+// aligned range of the pack around the block, so a DAG read in order,
+// whose blocks sit side by side in their pack, takes a GET per range and
+// not per block (read.go). Every block read is hashed against its
+// multihash.
+//
+// The bucket is the store; the data directory is a cache of it. An empty
+// directory is rebuilt from the packs' own indexes at open (sync.go), and
+// a pack another peer wrote enters the index through AddPack. Deleted
+// blocks are dropped from the index, and Compact rewrites packs that are
+// mostly dead (compact.go). docs/storage-s3.md tells the whole story.
+package s3store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/ipfs/boxo/datastore/dshelp"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/flotilla-ipfs/flotilla/internal/batch"
+)
+
+var (
+	// ErrCorrupt marks a block whose bytes in S3 do not hash to its
+	// multihash, or a pack shorter than its index says.
+	ErrCorrupt = errors.New("corrupt block")
+	// ErrClosed is returned by a store after Close.
+	ErrClosed = errors.New("s3store: closed")
+)
+
+// Deps are what a store is given besides its settings.
+type Deps struct {
+	Logger  *slog.Logger          // nil: discard
+	Metrics prometheus.Registerer // nil: a private registry
+	// OnPack, if set, is told the id of each pack this store wrote, once
+	// the pack is in S3 and in the index. In shared mode the cluster
+	// passes it on, and the other peers call AddPack. It must not block.
+	OnPack func(id string)
+}
+
+// Store is the block store. It is safe for concurrent use.
+type Store struct {
+	cfg     Config
+	log     *slog.Logger
+	client  *s3.Client
+	prefix  string // of every key: "" or "<Prefix>/"
+	idx     *index
+	cache   *cache
+	metrics *metrics
+	onPack  func(string)
+	now     func() time.Time // time.Now; tests move it
+
+	group     *batch.Batcher[commitReq] // group commit of packs (write.go)
+	reads     singleflight.Group        // one GET per range at a time (read.go)
+	compactMu sync.Mutex                // one Compact at a time
+
+	// life lets Close wait for the calls in progress: they hold it for
+	// reading, and fail with ErrClosed once closed is set.
+	life   sync.RWMutex
+	closed bool // guarded by life
+}
+
+var (
+	_ ds.Batching            = (*Store)(nil)
+	_ ds.PersistentDatastore = (*Store)(nil)
+)
+
+// Open opens the store whose index and cache live in dir, creating them if
+// needed. It checks the bucket (a clear error if it is missing or the
+// credentials cannot open it), aborts the multipart uploads this store
+// left unfinished, and brings the index up to the packs in the bucket:
+// for an empty dir that is a rebuild of the whole index.
+func Open(ctx context.Context, dir string, cfg Config, deps Deps) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("s3store: %w", err)
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{cfg: cfg, log: log.With("component", "s3store"), prefix: cfg.keyPrefix(), onPack: deps.OnPack, now: time.Now}
+	s.metrics = newMetrics()
+	var err error
+	if s.client, err = newClient(ctx, cfg, s.metrics); err != nil {
+		return nil, err
+	}
+	if s.idx, err = openIndex(filepath.Join(dir, "index")); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Store, error) {
+		s.idx.close()
+		return nil, err
+	}
+	if s.cache, err = openCache(filepath.Join(dir, "cache"), cfg.CacheSize); err != nil {
+		return fail(err)
+	}
+	if err := s.abortUploads(ctx); err != nil {
+		return fail(err)
+	}
+	if err := s.syncPacks(ctx); err != nil {
+		return fail(err)
+	}
+	reg := deps.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	if err := s.metrics.register(reg, s); err != nil {
+		return fail(fmt.Errorf("s3store: metrics: %w", err))
+	}
+	s.startGroupCommit()
+	return s, nil
+}
+
+// enter starts a call; leave ends it.
+func (s *Store) enter() error {
+	s.life.RLock()
+	if s.closed {
+		s.life.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) leave() { s.life.RUnlock() }
+
+// Close waits for the calls in progress and the uploads in flight, then
+// closes the index. Commits still queued fail with ErrClosed.
+func (s *Store) Close() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.group.Stop()
+	return s.idx.close()
+}
+
+// blockHash returns the multihash a key names, as a string.
+func blockHash(k ds.Key) (string, bool) {
+	h, err := dshelp.DsKeyToMultihash(k)
+	return string(h), err == nil
+}
+
+// Get reads a block: from the cache, or with a ranged GET of its pack.
+func (s *Store) Get(ctx context.Context, key ds.Key) ([]byte, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	h, ok := blockHash(key)
+	if !ok {
+		return nil, ds.ErrNotFound
+	}
+	loc, found, err := s.idx.lookup(h)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, ds.ErrNotFound
+	}
+	return s.readBlock(ctx, h, loc)
+}
+
+// Has answers from the index alone.
+func (s *Store) Has(ctx context.Context, key ds.Key) (bool, error) {
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	defer s.leave()
+	h, ok := blockHash(key)
+	if !ok {
+		return false, nil
+	}
+	_, found, err := s.idx.lookup(h)
+	return found, err
+}
+
+// GetSize answers from the index alone.
+func (s *Store) GetSize(ctx context.Context, key ds.Key) (int, error) {
+	if err := s.enter(); err != nil {
+		return -1, err
+	}
+	defer s.leave()
+	h, ok := blockHash(key)
+	if !ok {
+		return -1, ds.ErrNotFound
+	}
+	loc, found, err := s.idx.lookup(h)
+	if err != nil {
+		return -1, err
+	}
+	if !found {
+		return -1, ds.ErrNotFound
+	}
+	return int(loc.size), nil
+}
+
+// Put stores a block durably: it returns once the block's pack is in S3.
+// Puts that arrive together share a pack (write.go). A block the store
+// holds already is not written again.
+func (s *Store) Put(ctx context.Context, key ds.Key, value []byte) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	h, ok := blockHash(key)
+	if !ok {
+		return fmt.Errorf("s3store: key %s does not name a block (/<base32 multihash>)", key)
+	}
+	if _, found, err := s.idx.lookup(h); err != nil || found {
+		return err
+	}
+	p := newPackBuilder()
+	p.add(h, value)
+	return s.commit(ctx, p)
+}
+
+// Delete drops a block from the index. Its bytes stay in their pack until
+// a compaction rewrites the pack.
+func (s *Store) Delete(ctx context.Context, key ds.Key) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	h, ok := blockHash(key)
+	if !ok {
+		return nil
+	}
+	return s.idx.remove(h)
+}
+
+// Sync does nothing: every Put and Commit is in S3 when it returns.
+func (s *Store) Sync(ctx context.Context, prefix ds.Key) error { return nil }
+
+// DiskUsage is the size of the packs in S3, live blocks or not: what the
+// bucket bills for (the local cache is bounded by Config.CacheSize).
+func (s *Store) DiskUsage(ctx context.Context) (uint64, error) {
+	return uint64(s.Stats().PackBytes), nil
+}
+
+// queryPage is how many index entries a query reads at a time: it holds
+// no pebble iterator between pages, so a slow reader pins nothing.
+const queryPage = 1024
+
+// Query lists the blocks from the index, in multihash order; values, when
+// asked for, are read like Get's.
+func (s *Store) Query(ctx context.Context, q query.Query) (query.Results, error) {
+	var (
+		page []queryItem
+		last string
+		done bool
+	)
+	next := func() (query.Result, bool) {
+		if len(page) == 0 && !done {
+			var err error
+			if page, err = s.queryPage(last); err != nil {
+				done = true
+				return query.Result{Error: err}, true
+			}
+			done = len(page) < queryPage
+		}
+		if len(page) == 0 {
+			return query.Result{}, false
+		}
+		it := page[0]
+		page, last = page[1:], it.hash
+		e := query.Entry{Key: dshelp.MultihashToDsKey([]byte(it.hash)).String(), Size: int(it.loc.size)}
+		if !q.KeysOnly {
+			v, err := s.readBlock(ctx, it.hash, it.loc)
+			if err != nil {
+				return query.Result{Error: err}, true
+			}
+			e.Value = v
+		}
+		return query.Result{Entry: e}, true
+	}
+	return query.NaiveQueryApply(q, query.ResultsFromIterator(q, query.Iterator{Next: next, Close: func() error { return nil }})), nil
+}
+
+type queryItem struct {
+	hash string
+	loc  location
+}
+
+// queryPage reads up to queryPage blocks after the multihash after ("":
+// from the start).
+func (s *Store) queryPage(after string) ([]queryItem, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	var out []queryItem
+	err := s.idx.eachFrom(after, func(hash string, loc location) bool {
+		out = append(out, queryItem{hash, loc})
+		return len(out) < queryPage
+	})
+	return out, err
+}
+
+// Stats are the store's figures, for metrics and repo stat.
+type Stats struct {
+	Packs      int64 // in the index, including those waiting for deletion
+	Deleting   int64 // superseded packs waiting for their grace period to end
+	PackBytes  int64 // the packs' objects in S3
+	LiveBlocks int64 // blocks the index points at
+	LiveBytes  int64
+	CacheBytes int64 // in the local disk cache
+}
+
+// Stats adds up the index's packs.
+func (s *Store) Stats() Stats {
+	var st Stats
+	for _, info := range s.idx.packList() {
+		st.Packs++
+		if info.deleteAt != 0 {
+			st.Deleting++
+		}
+		st.PackBytes += info.size
+		st.LiveBlocks += info.liveBlocks
+		st.LiveBytes += info.liveBytes
+	}
+	st.CacheBytes = s.cache.bytes()
+	return st
+}
+
+// packKey is the object key of a pack: <prefix>packs/<shard>/<id>.
+func (s *Store) packKey(id packID) string {
+	return s.prefix + "packs/" + id.shard() + "/" + id.String()
+}
+
+// parsePackKey reads a pack's id from its object key, or reports that the
+// key is not one of a pack.
+func (s *Store) parsePackKey(key string) (packID, bool) {
+	rest, ok := strings.CutPrefix(key, s.prefix+"packs/")
+	if !ok || len(rest) < 3 || rest[2] != '/' {
+		return packID{}, false
+	}
+	id, err := parsePackID(rest[3:])
+	if err != nil || id.shard() != rest[:2] {
+		return packID{}, false
+	}
+	return id, true
+}
