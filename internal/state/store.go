@@ -176,7 +176,7 @@ func (s *Store) Apply(index uint64, ops []Op) (rejected []error, err error) {
 	b := s.db.NewBatch()
 	defer b.Close()
 	touched := map[cid.Cid][]string{} // allocations of the pins changed so far
-	prev := s.NewReader()               // the pins as the entry found them
+	prev := s.NewReader()             // the pins as the entry found them
 	defer prev.Close()
 	var changed []cid.Cid
 	for i, op := range ops {
