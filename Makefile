@@ -7,6 +7,7 @@ STATICCHECK := $(TOOLS)/staticcheck
 CLUSTERCTL := $(TOOLS)/ipfs-cluster-ctl
 CLUSTERSVC := $(TOOLS)/ipfs-cluster-service
 CADDY := $(TOOLS)/caddy
+VERSITYGW := $(TOOLS)/versitygw
 CADDY_VERSION := v2.11.9
 FUZZTIME ?= 30s
 
@@ -41,7 +42,7 @@ check: tools
 
 ## unit: every Go test with the race detector (25 minutes at most)
 unit: tools
-	FLOTILLA_KUBO=$(KUBO) FLOTILLA_CLUSTER_CTL=$(CLUSTERCTL) $(GO) test -race -timeout 25m ./...
+	FLOTILLA_KUBO=$(KUBO) FLOTILLA_CLUSTER_CTL=$(CLUSTERCTL) FLOTILLA_VERSITYGW=$(VERSITYGW) $(GO) test -race -timeout 25m ./...
 
 ## e2e: the three-zone compose stack end to end (needs a Docker engine)
 e2e: compose-test
@@ -82,8 +83,8 @@ cdk-synth:
 cdk-test:
 	cd deploy/cdk && $(CDK_ENV) $(GO) vet ./... && $(CDK_ENV) $(GO) test -count=1 ./...
 
-## tools: build the real peers and linters the tests use, into .tools/bin (cached)
-tools: $(KUBO) $(STATICCHECK) $(CLUSTERCTL)
+## tools: build the real peers, the S3 server and the linters the tests use, into .tools/bin (cached)
+tools: $(KUBO) $(STATICCHECK) $(CLUSTERCTL) $(VERSITYGW)
 
 $(KUBO): tools/kubo/go.mod tools/kubo/go.sum
 	cd tools/kubo && GOBIN=$(TOOLS) $(GO) install github.com/ipfs/kubo/cmd/ipfs
@@ -97,6 +98,10 @@ $(CLUSTERSVC): tools/ipfs-cluster/go.mod tools/ipfs-cluster/go.sum
 
 $(CADDY): tools/caddy/go.mod tools/caddy/go.sum
 	cd tools/caddy && CGO_ENABLED=0 GOBIN=$(TOOLS) $(GO) install -trimpath -ldflags='-s -w' github.com/caddyserver/caddy/v2/cmd/caddy
+
+# The S3 server of the s3store tests (its posix backend on a temporary directory).
+$(VERSITYGW): tools/versitygw/go.mod tools/versitygw/go.sum
+	cd tools/versitygw && GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw
 
 $(STATICCHECK): tools/staticcheck/go.mod tools/staticcheck/go.sum
 	cd tools/staticcheck && GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck

@@ -22,6 +22,8 @@ var rules = []struct {
 		"import is pure DAG building; where blocks go is the caller's business"},
 	{"internal/storage", []string{mod + "internal/ipfs", "github.com/libp2p/go-libp2p"},
 		"datastores know nothing of the node built on them"},
+	{"internal/s3store", []string{mod + "internal/ipfs", mod + "internal/cluster", "github.com/libp2p/go-libp2p"},
+		"the S3 block store knows nothing of the node built on it, nor of the cluster that tells it of other peers' packs (AddPack, OnPack)"},
 	{"internal/ipfs", []string{mod + "internal/daemon", mod + "internal/kuborpc", mod + "internal/gateway", mod + "cmd/"},
 		"the node knows nothing of the APIs that expose it"},
 	{"internal/kuborpc", []string{mod + "internal/daemon", mod + "internal/repo"},

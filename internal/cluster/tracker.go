@@ -373,7 +373,7 @@ func (t *tracker) finish(ctx context.Context, c cid.Cid, err error, attempt int)
 	}
 	op.running = false
 	if err == nil {
-		delete(t.ops, c)
+		t.drop(c)
 		return
 	}
 	if ctx.Err() != nil {

@@ -122,7 +122,7 @@ func FuzzPackTrailer(f *testing.F) {
 			t.Fatalf("blocks cover %d bytes of %d, object %d of %d", off, pi.dataLen, pi.size, len(obj))
 		}
 		idx := encodeIndex(pi.blocks, pi.supersedes)
-		again, err := decodePack(id, appendFooter(bytes.Clone(obj[:pi.dataLen]), pi.dataLen, idx))
+		again, err := decodePack(id, appendFooter(append(bytes.Clone(obj[:pi.dataLen]), idx...), pi.dataLen, idx))
 		if err != nil {
 			t.Fatalf("re-encoded pack does not decode: %v", err)
 		}

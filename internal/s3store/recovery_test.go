@@ -275,6 +275,13 @@ func TestCompactionReclaimsSpace(t *testing.T) {
 		t.Errorf("rebuilt during the grace period: %d blocks, want %d", got, len(live))
 	}
 	checkBlocks(t, fresh, live)
+	// Told of the superseded pack (a late notice), it still skips it.
+	if err := fresh.AddPack(ctx, sparsePack.String()); err != nil {
+		t.Fatal(err)
+	}
+	if got := fresh.Stats().LiveBlocks; got != int64(len(live)) {
+		t.Errorf("AddPack(superseded pack): %d blocks, want %d", got, len(live))
+	}
 	fresh.Close()
 
 	// The pending deletion survives a restart and happens once due.
@@ -388,4 +395,58 @@ func mustHash(t *testing.T, b testBlock) string {
 		t.Fatalf("%s is not a block key", b.key)
 	}
 	return h
+}
+
+// A compaction interrupted after its pack was uploaded, before the index
+// heard of it, is finished at the next open: the new pack is indexed and
+// the old one scheduled for deletion.
+func TestInterruptedCompactionIsFinishedAtOpen(t *testing.T) {
+	srv := startS3(t)
+	cfg := testConfig(srv)
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openStore(t, dir, cfg)
+	blocks := makeBlocks(32, 10, 1000)
+	putBatch(t, s, blocks)
+	old, _ := onlyPack(t, s)
+	for _, b := range blocks[3:] {
+		s.Delete(ctx, b.key)
+	}
+	live, _ := s.idx.live(old)
+	p := newPackBuilder()
+	if err := s.copyLive(ctx, old, live, p); err != nil {
+		t.Fatal(err)
+	}
+	id := newPackID(s.idx.writer)
+	obj, _ := p.finish(id, []packID{old})
+	if err := s.upload(ctx, id, obj); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s = openStore(t, dir, cfg)
+	if st := s.Stats(); st.Packs != 2 || st.Deleting != 1 || st.LiveBlocks != 3 {
+		t.Errorf("after reopening: %+v, want the new pack with the 3 live blocks and the old one pending deletion", st)
+	}
+	if loc, _, _ := s.idx.lookup(mustHash(t, blocks[0])); loc.pack != id {
+		t.Errorf("block 0 is in pack %s, want the compaction's %s", loc.pack, id)
+	}
+	checkBlocks(t, s, blocks[:3])
+}
+
+func TestSupersededFirst(t *testing.T) {
+	a, b, c, d := packID{1}, packID{2}, packID{3}, packID{4}
+	packs := []*packIndex{
+		{id: c, supersedes: []packID{b}},
+		{id: d},
+		{id: b, supersedes: []packID{a}},
+		{id: a},
+	}
+	pos := map[packID]int{}
+	for i, p := range supersededFirst(packs) {
+		pos[p.id] = i
+	}
+	if !(pos[a] < pos[b] && pos[b] < pos[c]) || len(pos) != 4 {
+		t.Errorf("supersededFirst put a, b, c, d at %d, %d, %d, %d; want a before b before c", pos[a], pos[b], pos[c], pos[d])
+	}
 }
