@@ -140,3 +140,41 @@ func TestUnpinsThroughFollowersWhileTheLeaderDies(t *testing.T) {
 		t.Fatalf("%d pins left after every unpin succeeded", left)
 	}
 }
+
+// A peer cut off from the quorum answers writes, and an add's allocation,
+// with pin.ErrUnavailable once it has looked for a leader for noLeaderWait,
+// instead of holding the client until the client gives up.
+func TestWritesWithoutALeaderFailPromptly(t *testing.T) {
+	defer func(old time.Duration) { noLeaderWait = old }(noLeaderWait)
+	noLeaderWait = time.Second
+	tc := newCluster(t, 3, "z1", "z2", "z3")
+	var cut *testPeer
+	for i, tp := range tc.peers {
+		if !tp.peer.IsLeader() {
+			cut = tp
+			tc.partition(i)
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for what, write := range map[string]func() error{
+		"pin": func() error {
+			_, err := cut.peer.Pin(ctx, pin.Pin{Cid: fakeCid(1), Mode: pin.Recursive})
+			return err
+		},
+		"allocate": func() error {
+			_, err := cut.peer.Allocate(ctx, pin.Pin{Cid: fakeCid(2), Mode: pin.Recursive})
+			return err
+		},
+	} {
+		start := time.Now()
+		err := write()
+		if !errors.Is(err, pin.ErrUnavailable) {
+			t.Fatalf("%s through a peer without a leader: %v, want ErrUnavailable", what, err)
+		}
+		if took := time.Since(start); took > 20*time.Second {
+			t.Fatalf("%s failed only after %s", what, took)
+		}
+	}
+}

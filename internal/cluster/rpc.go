@@ -140,6 +140,7 @@ func toLeader[Req, Resp any](ctx context.Context, p *Peer, e *endpoint[Req, Resp
 	}
 	backoff := 20 * time.Millisecond
 	hint := ""
+	giveUp := time.Now().Add(noLeaderWait)
 	for {
 		addr := hint
 		if addr == "" {
@@ -163,6 +164,9 @@ func toLeader[Req, Resp any](ctx context.Context, p *Peer, e *endpoint[Req, Resp
 		default:
 			hint = ""
 		}
+		if time.Now().After(giveUp) {
+			return resp, fmt.Errorf("%w: no raft leader answered within %s (last error: %v)", pin.ErrUnavailable, noLeaderWait, err)
+		}
 		select {
 		case <-ctx.Done():
 			return resp, fmt.Errorf("no leader reachable: %w (last error: %v)", ctx.Err(), err)
@@ -171,6 +175,13 @@ func toLeader[Req, Resp any](ctx context.Context, p *Peer, e *endpoint[Req, Resp
 		backoff = min(backoff*2, time.Second)
 	}
 }
+
+// noLeaderWait is how long a call looks for a leader before it fails with
+// pin.ErrUnavailable, rather than hold its client until the client gives
+// up: a few elections' worth (one takes one to two raft heartbeat
+// timeouts), so that a leader change under load goes unnoticed while a
+// peer cut off from the quorum answers promptly. A var for tests.
+var noLeaderWait = 10 * time.Second
 
 // errorKinds is the one table of the failures a call carries from the peer
 // that answers it to the caller: the sentinel, its name on the wire, the
@@ -186,6 +197,7 @@ var errorKinds = []struct {
 	{errBadFrame, "invalid", http.StatusBadRequest}, // a block stream's
 	{ipfs.ErrBadBlock, "invalid", http.StatusBadRequest},
 	{pin.ErrNotFound, "not_found", http.StatusNotFound},
+	{pin.ErrUnavailable, "unavailable", http.StatusServiceUnavailable},
 	{placement.ErrNotEnoughPeers, "placement", http.StatusConflict},
 	{consensus.ErrNotLeader, kindNotLeader, http.StatusMisdirectedRequest},
 	{ErrNotMember, "not_member", http.StatusNotFound},

@@ -17,6 +17,7 @@ import (
 
 	"github.com/flotilla-ipfs/flotilla/internal/importer"
 	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
+	"github.com/flotilla-ipfs/flotilla/internal/pin"
 )
 
 // Deps are what the RPC handlers serve from.
@@ -160,7 +161,7 @@ func status(err error) (int, int) {
 		errors.Is(err, verifcid.ErrPossiblyInsecureHashFunction), errors.Is(err, verifcid.ErrDigestTooSmall),
 		errors.Is(err, verifcid.ErrDigestTooLarge):
 		return http.StatusBadRequest, codeClient
-	case errors.Is(err, ipfs.ErrOffline):
+	case errors.Is(err, ipfs.ErrOffline), errors.Is(err, pin.ErrUnavailable):
 		return http.StatusServiceUnavailable, codeNormal
 	case errors.Is(err, ipfs.ErrNotFound):
 		return http.StatusNotFound, codeNormal

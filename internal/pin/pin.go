@@ -61,6 +61,9 @@ var (
 	ErrInvalid = errors.New("invalid pin")
 	// ErrNotFound: the pinset holds no pin of the CID.
 	ErrNotFound = errors.New("pin not found")
+	// ErrUnavailable: the pinset cannot be changed or read consistently
+	// now (no leader answers); the client may try again later.
+	ErrUnavailable = errors.New("cluster unavailable")
 )
 
 // Validate checks the options a client can get wrong. An API checks a

@@ -125,7 +125,7 @@ func statusOf(err error) int {
 		return he.code
 	case errors.Is(err, pin.ErrInvalid):
 		return http.StatusBadRequest
-	case errors.Is(err, placement.ErrNotEnoughPeers):
+	case errors.Is(err, placement.ErrNotEnoughPeers), errors.Is(err, pin.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout

@@ -163,6 +163,8 @@ func statusOf(err error) int {
 	case errors.Is(err, pin.ErrInvalid), errors.Is(err, placement.ErrNotEnoughPeers), errors.Is(err, ErrBadUpload),
 		errors.Is(err, importer.ErrBadParams):
 		return http.StatusBadRequest
+	case errors.Is(err, pin.ErrUnavailable):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	}
