@@ -133,6 +133,7 @@ func decodeOp(b []byte) (state.Op, error) {
 			o.Kind = state.OpKind(x)
 		case opPin:
 			o.Pin, err = state.DecodePin(v)
+			o.PinRecord = v
 		case opCid:
 			o.Cid, err = cid.Cast(v)
 		case opMember:

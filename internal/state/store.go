@@ -63,6 +63,9 @@ type Op struct {
 	Key    string        // OpPutRecord, OpDeleteRecord
 	Value  []byte        // OpPutRecord
 	At     time.Time     // OpRequest: when the leader accepted it
+	// PinRecord is Pin as EncodePin wrote it, when the op was decoded
+	// from that (from the log): it is stored as it is, not encoded again.
+	PinRecord []byte
 }
 
 // RequestMemory is how long the ID of an applied request is remembered: far
@@ -192,7 +195,11 @@ func (s *Store) Apply(index uint64, ops []Op) (rejected []error, err error) {
 			if err := s.unindex(b, prev, touched, op.Pin.Cid); err != nil {
 				return nil, err
 			}
-			if err := b.Set(pinKey(op.Pin.Cid), EncodePin(nil, op.Pin), nil); err != nil {
+			record := op.PinRecord
+			if record == nil {
+				record = EncodePin(nil, op.Pin)
+			}
+			if err := b.Set(pinKey(op.Pin.Cid), record, nil); err != nil {
 				return nil, err
 			}
 			for _, a := range op.Pin.Allocations {
