@@ -45,8 +45,8 @@ func bindDaemonFlags(fs *pflag.FlagSet, c *daemon.Config) {
 
 	fs.StringVar(&c.ClusterListen, "cluster-listen", c.ClusterListen, "cluster port, multiaddr or host:port (default /ip4/0.0.0.0/tcp/9096; 127.0.0.1:0 with --offline)")
 	fs.StringVar(&c.ClusterAnnounce, "cluster-announce", c.ClusterAnnounce, "cluster address other peers dial, when it is not the bound one")
-	fs.StringVar(&c.ClusterSecret, "cluster-secret", c.ClusterSecret, "cluster secret, hex (at least 32 digits); default: generated in <data>/cluster/secret")
-	config.MarkSecret(fs, "cluster-secret")
+	fs.StringVar(&c.ClusterSecret, "cluster-secret", c.ClusterSecret, "cluster secret, hex (at least 32 digits); only as FLOTILLA_CLUSTER_SECRET, from a platform's secret store; elsewhere use --cluster-secret-file; default: generated in <data>/cluster/secret")
+	config.MarkEnvironmentOnly(fs, "cluster-secret")
 	fs.StringVar(&c.ClusterSecretFile, "cluster-secret-file", c.ClusterSecretFile, "file holding the hex cluster secret")
 	fs.StringSliceVar(&c.Cluster.Join, "join", c.Cluster.Join, "join the cluster through these peers: host:port, DNS names or multiaddrs (comma-separated, repeatable)")
 	fs.IntVar(&c.Cluster.BootstrapExpect, "bootstrap-expect", c.Cluster.BootstrapExpect, "form a new cluster once this many peers found each other through --join")
