@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -465,15 +466,28 @@ func (p *Peer) Cut(addr string) { p.net.Cut(addr) }
 // before the call: the read-index protocol, so that reads through any peer
 // see the writes a load balancer sent elsewhere.
 func (p *Peer) sync(ctx context.Context) error {
-	r, err := call(ctx, p, readIndexCall, struct{}{})
+	req := indexReq{Applied: p.raft.Applied()}
+	if p.raft.IsLeader() {
+		req.Applied = math.MaxUint64 // the leader applies what commits by itself
+	}
+	r, err := call(ctx, p, readIndexCall, req)
 	if err != nil {
 		return err
 	}
 	return p.raft.WaitApplied(ctx, r.Index)
 }
 
-func (p *Peer) leaderReadIndex(ctx context.Context, _ struct{}) (indexResp, error) {
+// leaderReadIndex answers a read index. A follower that has not applied
+// it yet learns that it may only from the leader's next AppendEntries,
+// which an idle leader sends every raft CommitTimeout; the leader then
+// commits an empty command first, whose AppendEntries tells the follower
+// at once. Concurrent readers share it (group commit), and a write under
+// way carries it anyway.
+func (p *Peer) leaderReadIndex(ctx context.Context, req indexReq) (indexResp, error) {
 	idx, err := p.raft.ReadIndex(ctx)
+	if err == nil && req.Applied < idx {
+		err = p.raft.Apply(ctx, nil)
+	}
 	return indexResp{Index: idx}, err
 }
 

@@ -75,7 +75,7 @@ func TestCallsAreServedByTheLeader(t *testing.T) {
 		t.Errorf("unpin of an absent pin: forwarded %v, the leader's own %v; want the same pin.ErrNotFound", fwdErr, localErr)
 	}
 
-	_, err = callPeer(ctx, lead.peer, follower.peer.Addr(), readIndexCall, struct{}{})
+	_, err = callPeer(ctx, lead.peer, follower.peer.Addr(), readIndexCall, indexReq{})
 	var re *remoteError
 	if !errors.As(err, &re) || !errors.Is(err, consensus.ErrNotLeader) || re.Leader != lead.peer.Addr() {
 		t.Errorf("a follower asked for a leader-only call answered %v (%+v), want not_leader naming %s", err, re, lead.peer.Addr())

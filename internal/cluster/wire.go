@@ -109,6 +109,12 @@ func (r cidReq) cid() (cid.Cid, error) {
 	return c, nil
 }
 
+// indexReq asks the leader for a read index; Applied is the asking
+// peer's applied index.
+type indexReq struct {
+	Applied uint64 `json:"applied"`
+}
+
 type indexResp struct {
 	Index uint64 `json:"index"`
 }
