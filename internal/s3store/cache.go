@@ -116,6 +116,14 @@ func (c *cache) read(name string, off int64, p []byte) bool {
 	return true
 }
 
+// has reports whether a range is cached.
+func (c *cache) has(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.files[name]
+	return ok
+}
+
 // write caches a range. Failures only cost a later fetch.
 func (c *cache) write(name string, data []byte) {
 	if int64(len(data)) > c.max {

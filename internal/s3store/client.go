@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -22,7 +23,13 @@ const maxAttempts = 5
 // one request, that the credentials open the bucket. Each way this fails
 // gets an error that says what to check.
 func newClient(ctx context.Context, cfg Config, m *metrics) (*s3.Client, error) {
-	var opts []func(*awsconfig.LoadOptions) error
+	// The SDK's client keeps 10 idle connections per host; a rebuild
+	// reads indexReadsInFlight pack indexes at once, and uploads run
+	// uploadsInFlight × partsInFlight requests.
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConnsPerHost = 64
+	})
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithHTTPClient(httpClient)}
 	if cfg.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(cfg.Region))
 	}

@@ -275,6 +275,9 @@ func parseIndex(id packID, raw []byte, f footer) (*packIndex, error) {
 	for range ns {
 		var old packID
 		r.Read(old[:])
+		if old == id {
+			return nil, fmt.Errorf("%w: the pack supersedes itself", errMalformed)
+		}
 		p.supersedes = append(p.supersedes, old)
 	}
 	return p, nil

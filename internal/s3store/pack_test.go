@@ -82,6 +82,7 @@ func TestMalformedPacks(t *testing.T) {
 		"trailing bytes":  withIndex(append(bytes.Clone(idx), 0)),
 		"bad multihash":   withIndex([]byte{1, 2, 0x12, 0x05, 0xac, 0x02, 0}), // sha2-256 of 5 bytes, none given
 		"bad superseded":  withIndex(append(bytes.Clone(idx[:len(idx)-1]), 1, 2, 3)),
+		"self-superseded": withIndex(encodeIndex(built.blocks, []packID{id})),
 	} {
 		if _, err := decodePack(id, obj); !errors.Is(err, errMalformed) {
 			t.Errorf("decodePack(%s) error = %v, want errMalformed", name, err)
@@ -99,7 +100,7 @@ func FuzzPackTrailer(f *testing.F) {
 		p.add(h, b.data)
 	}
 	id := newPackID(writerID{})
-	good, _ := p.finish(id, []packID{id})
+	good, _ := p.finish(id, []packID{newPackID(writerID{1})})
 	f.Add(good)
 	f.Add(good[200:]) // the index and footer alone
 	f.Add(appendFooter(nil, 0, encodeIndex(nil, nil)))

@@ -21,9 +21,16 @@ import (
 // takes about one GET per ReadSize bytes, and the blocks read next are
 // local already. Concurrent reads of one range share its GET.
 
-// fetchTimeout bounds one shared GET, which runs on after the caller that
-// started it gave up, for the others waiting on it.
-const fetchTimeout = 2 * time.Minute
+const (
+	// fetchTimeout bounds one shared GET, which runs on after the
+	// caller that started it gave up, for the others waiting on it.
+	fetchTimeout = 2 * time.Minute
+	// readsAhead is how many ranges may be read ahead at once.
+	readsAhead = 4
+	// maxTrackedPacks bounds the memory of which range of each pack was
+	// read last.
+	maxTrackedPacks = 4096
+)
 
 // readBlock reads a block and checks it against its multihash. A cached
 // copy that fails the check is dropped and the block read again from S3;
@@ -101,9 +108,41 @@ func (s *Store) readRange(ctx context.Context, loc location, fromCache bool) ([]
 			}
 			copy(dst, r[pos-start:])
 		}
+		s.readAhead(loc.pack, start, info.dataLen)
 		pos += int64(len(dst))
 	}
 	return out, cached, nil
+}
+
+// readAhead fetches the range after start in the background when the
+// reads of a pack step forward from one range to the next: a DAG read in
+// order, whose next blocks are then local by the time they are asked for,
+// instead of each range costing the reader a round trip.
+func (s *Store) readAhead(id packID, start, dataLen int64) {
+	s.aheadMu.Lock()
+	prev, seen := s.lastRange[id]
+	if len(s.lastRange) >= maxTrackedPacks {
+		clear(s.lastRange)
+	}
+	s.lastRange[id] = start
+	s.aheadMu.Unlock()
+	next := start + s.cfg.ReadSize
+	if !seen || prev != start-s.cfg.ReadSize || next >= dataLen || s.cache.has(cacheName(id, next)) {
+		return
+	}
+	select {
+	case s.aheadSlots <- struct{}{}:
+	default:
+		return // enough in flight
+	}
+	s.ahead.Add(1)
+	go func() {
+		defer s.ahead.Done()
+		defer func() { <-s.aheadSlots }()
+		if _, err := s.fetch(context.Background(), id, next, min(next+s.cfg.ReadSize, dataLen)); err != nil {
+			s.log.Debug("read-ahead failed", "pack", id.String(), "offset", next, "err", err)
+		}
+	}()
 }
 
 // dropRanges removes the cached ranges that cover loc.
@@ -122,6 +161,12 @@ func (s *Store) fetch(ctx context.Context, id packID, start, stop int64) ([]byte
 		// the others.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
 		defer cancel()
+		// A read ahead may have cached the range since the caller missed.
+		if s.cache.has(name) {
+			if data := make([]byte, stop-start); s.cache.read(name, 0, data) {
+				return data, nil
+			}
+		}
 		data, err := s.get(ctx, id, start, stop-start)
 		if err != nil {
 			return nil, err

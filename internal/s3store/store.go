@@ -70,9 +70,13 @@ type Store struct {
 	onPack  func(string)
 	now     func() time.Time // time.Now; tests move it
 
-	group     *batch.Batcher[commitReq] // group commit of packs (write.go)
-	reads     singleflight.Group        // one GET per range at a time (read.go)
-	compactMu sync.Mutex                // one Compact at a time
+	group      *batch.Batcher[commitReq] // group commit of packs (write.go)
+	reads      singleflight.Group        // one GET per range at a time (read.go)
+	ahead      sync.WaitGroup            // ranges being read ahead; Close waits for them
+	aheadSlots chan struct{}             // a token per range being read ahead
+	aheadMu    sync.Mutex
+	lastRange  map[packID]int64 // the range of each pack read last; guarded by aheadMu
+	compactMu  sync.Mutex       // one Compact at a time
 
 	// life lets Close wait for the calls in progress: they hold it for
 	// reading, and fail with ErrClosed once closed is set.
@@ -101,7 +105,8 @@ func Open(ctx context.Context, dir string, cfg Config, deps Deps) (*Store, error
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{cfg: cfg, log: log.With("component", "s3store"), prefix: cfg.keyPrefix(), onPack: deps.OnPack, now: time.Now}
+	s := &Store{cfg: cfg, log: log.With("component", "s3store"), prefix: cfg.keyPrefix(), onPack: deps.OnPack, now: time.Now,
+		aheadSlots: make(chan struct{}, readsAhead), lastRange: map[packID]int64{}}
 	s.metrics = newMetrics()
 	var err error
 	if s.client, err = newClient(ctx, cfg, s.metrics); err != nil {
@@ -156,6 +161,7 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.group.Stop()
+	s.ahead.Wait()
 	return s.idx.close()
 }
 

@@ -390,8 +390,8 @@ func TestForeignObjectsInThePrefixAreAnError(t *testing.T) {
 	openStore(t, t.TempDir(), cfg)
 }
 
-// Two stores in one process can share a registry only if they register
-// once; the store's series carry its numbers.
+// The series count each request by operation and outcome, the bytes
+// sent, and the packs' figures.
 func TestMetricsCountRequests(t *testing.T) {
 	srv := startS3(t)
 	s := openStore(t, t.TempDir(), testConfig(srv))
@@ -408,5 +408,41 @@ func TestMetricsCountRequests(t *testing.T) {
 	}
 	if st := s.Stats(); st.Packs != 1 || st.LiveBytes != 5000 || st.PackBytes <= 5000 {
 		t.Errorf("Stats = %+v, want 1 pack, 5000 live bytes", st)
+	}
+}
+
+// Reads that step from one range of a pack to the next fetch the range
+// after in the background; reads that jump about do not.
+func TestSequentialReadsReadAhead(t *testing.T) {
+	srv := startS3(t)
+	cfg := testConfig(srv)
+	blocks := makeBlocks(13, 64, 64<<10) // 4 MiB in one pack: 16 blocks per range
+	putBatch(t, openStore(t, t.TempDir(), cfg), blocks)
+	ctx := context.Background()
+
+	s := openStore(t, t.TempDir(), cfg)
+	id, _ := onlyPack(t, s)
+	for _, i := range []int{0, 16} { // a block of range 0, then of range 1
+		if _, err := s.Get(ctx, blocks[i].key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "range 2 to be read ahead", func() bool { return s.cache.has(cacheName(id, 2*cfg.ReadSize)) })
+	srv.Reset()
+	checkBlocks(t, s, blocks[32:48])
+	if n := srv.Count("GetObject"); n > 1 {
+		t.Errorf("reading range 2 after it was read ahead made %d GETs, want at most 1 (range 3, read ahead)", n)
+	}
+
+	s = openStore(t, t.TempDir(), cfg)
+	srv.Reset()
+	for _, i := range []int{32, 0, 48} { // ranges 2, 0, 3: no step forward
+		if _, err := s.Get(ctx, blocks[i].key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close() // waits for reads ahead
+	if n := srv.Count("GetObject"); n != 3 {
+		t.Errorf("reading ranges 2, 0, 3 made %d GETs, want 3 (nothing read ahead)", n)
 	}
 }

@@ -24,8 +24,13 @@ import (
 // all of them (up to PackSize) in one pack: bitswap storing blocks one
 // message at a time makes a PUT per group, not per block, and nothing is
 // acknowledged before S3 has it. Alone, a commit waits for nothing.
+//
+// Two uploads at a time: an import commits four 8 MiB batches side by side
+// (internal/importer). Measured on 256 MiB against versitygw on loopback,
+// four uploads made 32 PUTs (each batch its own pack), two made 27 in 70 %
+// of the time, one made 16 but took 2.3 times as long.
 const (
-	uploadsInFlight = 4
+	uploadsInFlight = 2
 	partsInFlight   = 4 // per multipart upload
 	commitQueue     = 1024
 )
@@ -115,7 +120,7 @@ func (s *Store) upload(ctx context.Context, id packID, obj []byte) error {
 		err = s.uploadParts(ctx, key, obj)
 	}
 	if err != nil {
-		return fmt.Errorf("s3store: writing pack %s (%d bytes) to bucket %q: %w", id, len(obj), s.cfg.Bucket, err)
+		return fmt.Errorf("s3store: writing pack %s (%d bytes) to bucket %q: %w", key, len(obj), s.cfg.Bucket, err)
 	}
 	return nil
 }
@@ -198,6 +203,10 @@ type packBatch struct {
 }
 
 func (b *packBatch) Put(ctx context.Context, key ds.Key, value []byte) error {
+	if err := b.s.enter(); err != nil {
+		return err
+	}
+	defer b.s.leave()
 	h, ok := blockHash(key)
 	if !ok {
 		return fmt.Errorf("s3store: key %s does not name a block (/<base32 multihash>)", key)
