@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/flotilla-ipfs/flotilla/bench/internal/loadgen"
@@ -56,6 +57,10 @@ func (b *bench) singleAdd(ctx context.Context) error {
 				cmd = exec.CommandContext(ctx, b.o.kubo, "add", "--offline", "-Q", "--cid-version=1", file)
 				cmd.Env = procs.KuboEnv(repo)
 			}
+			// Nothing left dirty by the previous add (kubo's blocks are
+			// written back after it exits): a side that syncs its file
+			// system would pay for the other's write-back.
+			syscall.Sync()
 			m, err := procs.RunMeasured(cmd)
 			if err != nil {
 				return err

@@ -31,6 +31,12 @@ func File(dir, name string, size int64, seed string) (string, error) {
 	if _, err := io.CopyN(f, NewReader(seed), size); err != nil {
 		return "", err
 	}
+	// On disk before any workload reads it: a workload that syncs its
+	// file system (flotilla's durable writes do) would otherwise pay for
+	// writing the payload back too.
+	if err := f.Sync(); err != nil {
+		return "", err
+	}
 	if err := f.Close(); err != nil {
 		return "", err
 	}
