@@ -10,13 +10,15 @@ import (
 	"github.com/flotilla-ipfs/flotilla/internal/pin"
 )
 
-// A cluster-wide add (the REST API's /add) runs in three steps, as IPFS
-// Cluster's: Allocate asks the leader where the content will go, without
-// committing anything; the importer's blocks go to those peers through a
-// BlockStream (blocks.go) while the upload is read; once every peer has
-// acknowledged them, Pin commits the root with Allocations set to the same
-// peers, which the leader keeps while they are alive (see place). The
-// allocated peers' trackers then find every block on disk.
+// A cluster-wide add (the REST API's /add, owned by internal/adder) runs in
+// three steps, as IPFS Cluster's: Allocate asks the leader where the
+// content will go, without committing anything; the importer's blocks go
+// to those peers on a block stream (StreamBlocks, blocks.go) while the
+// upload is read; once every peer has acknowledged them, Pin commits the
+// root with Allocations set to the same peers, which the leader keeps
+// while they are alive (see place). The allocated peers' trackers then
+// find every block on disk. This file is the cluster's part of the first
+// step.
 
 // probeCid stands for the content when validating the options of a pin
 // whose CID is not known yet (an add's, before the import): the empty

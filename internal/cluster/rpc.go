@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/flotilla-ipfs/flotilla/internal/blockstream"
 	"github.com/flotilla-ipfs/flotilla/internal/clusternet"
 	"github.com/flotilla-ipfs/flotilla/internal/consensus"
 	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
@@ -75,7 +76,7 @@ func (p *Peer) rpcHandler() http.Handler {
 		e.handle(mux, p)
 	}
 	mux.HandleFunc("POST /v1/status", p.serveStatus)
-	mux.HandleFunc("POST /v1/blocks", p.serveBlocks)
+	mux.HandleFunc("POST "+blocksPath, p.serveBlocks)
 	return mux
 }
 
@@ -194,7 +195,7 @@ var errorKinds = []struct {
 	status int
 }{
 	{pin.ErrInvalid, "invalid", http.StatusBadRequest},
-	{errBadFrame, "invalid", http.StatusBadRequest}, // a block stream's
+	{blockstream.ErrBadFrame, "invalid", http.StatusBadRequest}, // a block stream's
 	{ipfs.ErrBadBlock, "invalid", http.StatusBadRequest},
 	{pin.ErrNotFound, "not_found", http.StatusNotFound},
 	{pin.ErrUnavailable, "unavailable", http.StatusServiceUnavailable},

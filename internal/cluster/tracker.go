@@ -417,7 +417,7 @@ func (t *tracker) pin(ctx context.Context, c cid.Cid) error {
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 	node := t.node
-	// An add streamed the whole DAG here before pinning (blocks.go).
+	// An add streamed the whole DAG here before pinning (internal/blockstream).
 	if pn.Mode != pin.Direct {
 		if ok, err := node.PinReceived(ctx, c, pn.Name); ok {
 			return t.pinned(c, err)

@@ -24,6 +24,21 @@ import (
 	"github.com/flotilla-ipfs/flotilla/internal/p2p"
 )
 
+// swarmAddrsOf lists a node's swarm addresses with its peer ID (none
+// offline).
+func swarmAddrsOf(nw *p2p.Network, id string) func() []string {
+	return func() []string {
+		if nw == nil {
+			return nil
+		}
+		var out []string
+		for _, a := range nw.Host.Addrs() {
+			out = append(out, a.String()+"/p2p/"+id)
+		}
+		return out
+	}
+}
+
 // startCluster starts this peer's cluster member on top of the node.
 func startCluster(ctx context.Context, cfg Config, st *Stores, node *ipfs.Node, nw *p2p.Network, secret []byte, log *slog.Logger) (*cluster.Peer, error) {
 	cc := cfg.Cluster
@@ -56,16 +71,7 @@ func startCluster(ctx context.Context, cfg Config, st *Stores, node *ipfs.Node, 
 	blocksDir := st.Repo.Dir("blocks")
 	peer, err := cluster.Start(ctx, cc, cluster.Deps{
 		Dir: st.Repo.Dir("cluster"), ID: id, Node: node, Logger: log, Listener: ln,
-		SwarmAddrs: func() []string {
-			if nw == nil {
-				return nil
-			}
-			var out []string
-			for _, a := range nw.Host.Addrs() {
-				out = append(out, a.String()+"/p2p/"+id)
-			}
-			return out
-		},
+		SwarmAddrs: swarmAddrsOf(nw, id),
 		FreeSpace: func() uint64 {
 			var fs syscall.Statfs_t
 			if syscall.Statfs(blocksDir, &fs) != nil {

@@ -14,6 +14,7 @@ import (
 	cid "github.com/ipfs/go-cid"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/flotilla-ipfs/flotilla/internal/adder"
 	"github.com/flotilla-ipfs/flotilla/internal/auth"
 	"github.com/flotilla-ipfs/flotilla/internal/cluster"
 	"github.com/flotilla-ipfs/flotilla/internal/gateway"
@@ -33,6 +34,7 @@ var (
 	_ restapi.Liveness = (*cluster.Peer)(nil)
 	_ pinsvc.Cluster   = (*cluster.Peer)(nil)
 	_ kuborpc.Cluster  = (*cluster.Peer)(nil)
+	_ adder.Cluster    = (*cluster.Peer)(nil)
 )
 
 // shutdownGrace bounds how long in-flight requests may run after a stop.
@@ -100,7 +102,7 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 			Cluster: restCluster{peer, nw}, Version: version.Get().Version, Commit: version.Get().Commit, Logger: log.With("component", "restapi"),
 			DownAfter: cfg.Cluster.DownAfter,
 			Tokens:    tokens,
-			Adder:     clusterAdder{peer: peer, node: node, swarmAddrs: swarmAddrsOf(nw, st.Repo.ID.String())},
+			Adder:     adder.New(adder.Deps{Cluster: peer, Node: node, SwarmAddrs: swarmAddrsOf(nw, st.Repo.ID.String())}),
 			Resolve: func(ctx context.Context, s string) (cid.Cid, error) {
 				p, err := node.ResolvePath(ctx, s)
 				if err != nil {

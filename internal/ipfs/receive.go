@@ -39,6 +39,21 @@ func VerifyBlock(b blocks.Block) error {
 	return nil
 }
 
+// PinLock holds garbage collection off until unlock is called: what adds,
+// pins and received streams hold while they write blocks that nothing
+// references yet (Blocks.PinLock).
+func (n *Node) PinLock(ctx context.Context) (unlock func()) {
+	u := n.Blocks.PinLock(ctx)
+	return func() { u.Unlock(ctx) }
+}
+
+// PutBlocks writes blocks to the blockstore as they are, in one batch:
+// blocks built here, or verified (VerifyBlock) when they came from
+// elsewhere. They are durable once SyncBlocks returns.
+func (n *Node) PutBlocks(ctx context.Context, bs []blocks.Block) error {
+	return n.Blocks.PutMany(ctx, bs)
+}
+
 // SyncBlocks makes every block stored so far durable: what an add does
 // before it is acknowledged. Blocks written through Blocks.PutMany are
 // durable batch by batch already (see internal/storage); this is the add's
