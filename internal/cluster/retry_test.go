@@ -178,3 +178,63 @@ func TestWritesWithoutALeaderFailPromptly(t *testing.T) {
 		}
 	}
 }
+
+// Unpins sent to the leader itself while it hands leadership over: those
+// whose entry was under way when it stopped leading are answered by the
+// new leader, as the first attempt would have been (success, not an error
+// and not 404).
+func TestUnpinsThroughTheLeaderDuringATransfer(t *testing.T) {
+	tc := newCluster(t, 3, "z1", "z2", "z3")
+	tc.waitMembers(3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	old := tc.leader()
+	const n, workers = 600, 16
+	for i := range n {
+		if _, err := old.peer.Pin(ctx, pin.Pin{Cid: fakeCid(i), ReplicationMin: 1, ReplicationMax: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobs := make(chan int)
+	var done atomic.Int64
+	var mu sync.Mutex
+	var failures []error
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range jobs {
+				if err := old.peer.Unpin(ctx, fakeCid(i)); err != nil {
+					mu.Lock()
+					failures = append(failures, fmt.Errorf("unpin %d: %w", i, err))
+					mu.Unlock()
+				}
+				done.Add(1)
+			}
+		})
+	}
+	moved := false
+	for i := range n {
+		if !moved && done.Load() >= n/3 {
+			if err := old.peer.raft.LeadershipTransfer(); err != nil {
+				t.Fatal(err)
+			}
+			moved = true
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if !moved {
+		t.Fatal("leadership never moved during the load")
+	}
+	if len(failures) > 0 {
+		t.Fatalf("%d of %d unpins failed, first: %v", len(failures), n, failures[0])
+	}
+	left := 0
+	if err := tc.newLeader(old).peer.List(ctx, func(pin.Pin) error { left++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Fatalf("%d pins left after every unpin succeeded", left)
+	}
+}

@@ -111,10 +111,22 @@ func (e *endpoint[Req, Resp]) handle(mux *http.ServeMux, p *Peer) {
 // call makes a call of the cluster: served here unless it is leader-only
 // and this peer does not lead, then forwarded to the leader (toLeader).
 func call[Req, Resp any](ctx context.Context, p *Peer, e *endpoint[Req, Resp], req Req) (Resp, error) {
-	if e.policy == leaderOnly && !p.raft.IsLeader() {
-		return toLeader(ctx, p, e, req)
+	if e.policy != leaderOnly {
+		return e.serve(p, ctx, req)
 	}
-	return e.serve(p, ctx, req)
+	if requestID(ctx) == "" {
+		ctx = withRequestID(ctx, rand.Text())
+	}
+	if p.raft.IsLeader() {
+		resp, err := e.serve(p, ctx, req)
+		if !errors.Is(err, consensus.ErrNotLeader) {
+			return resp, err
+		}
+		// Leadership was lost while serving, perhaps with the write
+		// committed: the new leader answers, as the first attempt would
+		// have (same request ID).
+	}
+	return toLeader(ctx, p, e, req)
 }
 
 // callPeer makes a call of the peer at addr, once.
@@ -136,7 +148,7 @@ func callPeer[Req, Resp any](ctx context.Context, p *Peer, addr string, e *endpo
 // already applied the first one, and must get the answer the first would
 // have had (see alreadyApplied).
 func toLeader[Req, Resp any](ctx context.Context, p *Peer, e *endpoint[Req, Resp], req Req) (Resp, error) {
-	if requestID(ctx) == "" {
+	if requestID(ctx) == "" { // callers other than call
 		ctx = withRequestID(ctx, rand.Text())
 	}
 	backoff := 20 * time.Millisecond

@@ -182,6 +182,7 @@ func (s *Store) Apply(index uint64, ops []Op) (rejected []error, err error) {
 	prev := s.NewReader()             // the pins as the entry found them
 	defer prev.Close()
 	var changed []cid.Cid
+	var latest time.Time // of the entry's requests, by the leader's clock
 	for i, op := range ops {
 		if err := op.Check(); err != nil {
 			if rejected == nil {
@@ -237,11 +238,19 @@ func (s *Store) Apply(index uint64, ops []Op) (rejected []error, err error) {
 				return nil, err
 			}
 		case OpRequest:
-			if err := s.rememberRequest(b, op); err != nil {
+			if err := rememberRequest(b, op); err != nil {
 				return nil, err
+			}
+			if op.At.After(latest) {
+				latest = op.At
 			}
 		default:
 			return nil, fmt.Errorf("state: op kind %d is unknown to this version", op.Kind)
+		}
+	}
+	if !latest.IsZero() {
+		if err := s.forgetRequests(b, latest.Add(-RequestMemory)); err != nil {
+			return nil, err
 		}
 	}
 	var idx [8]byte
@@ -283,36 +292,37 @@ func (op Op) Check() error {
 	return nil
 }
 
-// rememberRequest records a request ID and forgets those older than
-// RequestMemory, by the leader's clock written in the entry: every peer
-// forgets the same ones.
-func (s *Store) rememberRequest(b *pebble.Batch, op Op) error {
-	cutoff := op.At.Add(-RequestMemory)
-	// The committed state, not the batch: an ID recorded by this same
-	// entry is never older than the cutoff.
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefixRequestWhen, UpperBound: requestWhenKey(cutoff, "")})
-	if err != nil {
-		return err
-	}
-	for ok := it.First(); ok; ok = it.Next() {
-		id := it.Key()[len(prefixRequestWhen)+8:]
-		if err := b.Delete(append(bytes.Clone(prefixRequest), id...), nil); err != nil {
-			it.Close()
-			return err
-		}
-		if err := b.Delete(bytes.Clone(it.Key()), nil); err != nil {
-			it.Close()
-			return err
-		}
-	}
-	if err := it.Close(); err != nil {
-		return err
-	}
+// rememberRequest records a request ID, with the leader's clock at the
+// time it accepted the request.
+func rememberRequest(b *pebble.Batch, op Op) error {
 	when := requestWhenKey(op.At, op.ID)
 	if err := b.Set(append(bytes.Clone(prefixRequest), op.ID...), when[len(prefixRequestWhen):len(prefixRequestWhen)+8], nil); err != nil {
 		return err
 	}
 	return b.Set(when, nil, nil)
+}
+
+// forgetRequests forgets the request IDs recorded before cutoff, once per
+// entry (a group-committed entry carries many requests). The cutoff comes
+// from the leader's clock written in the entry, so every peer forgets the
+// same ones. It reads the committed state, not the batch: an ID recorded
+// by this same entry is never older than the cutoff.
+func (s *Store) forgetRequests(b *pebble.Batch, cutoff time.Time) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefixRequestWhen, UpperBound: requestWhenKey(cutoff, "")})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		id := it.Key()[len(prefixRequestWhen)+8:]
+		if err := b.Delete(append(bytes.Clone(prefixRequest), id...), nil); err != nil {
+			return err
+		}
+		if err := b.Delete(bytes.Clone(it.Key()), nil); err != nil {
+			return err
+		}
+	}
+	return it.Error()
 }
 
 func requestWhenKey(at time.Time, id string) []byte {
