@@ -147,9 +147,9 @@ func (p *Peer) Addr() string { return p.net.Addr() }
 
 // Readiness reports whether this peer should take traffic, and why in a
 // few words. It is ready when it knows a leader, so that pins forwarded
-// through it are committed and its reads can be synced; a peer joining, cut
-// off from the others or removed knows none (raft forgets the leader after a
-// heartbeat timeout). A peer forming a new cluster with --bootstrap-expect
+// through it are committed and its reads can be synced, and its state holds
+// its own member record; a peer joining, cut off from the others or removed
+// is not (raft forgets the leader after a heartbeat timeout). A peer forming a new cluster with --bootstrap-expect
 // counts as ready while it waits for the others: an orchestrator that starts
 // peers one after the other once each is healthy (ECS services created in
 // turn) must be able to start them all, and a new cluster has nothing to
@@ -159,11 +159,22 @@ func (p *Peer) Readiness() (ready bool, state string) {
 	case p.raft.Err() != nil:
 		return false, p.raft.Err().Error()
 	case p.Leader() != "":
+		if !p.admitted() {
+			// Raft has it, the pinset's members do not yet: its own
+			// record is what /id and peers ls show of it.
+			return false, "joining: not yet a member of the pinset"
+		}
 		return true, "ok"
 	case p.forming.Load():
 		return true, fmt.Sprintf("forming: waiting for %d peers to answer at the join addresses", p.cfg.BootstrapExpect)
 	}
 	return false, "no cluster leader known: joining, or cut off from the other peers"
+}
+
+// admitted reports whether this peer's member record is in its state.
+func (p *Peer) admitted() bool {
+	ms, err := p.st.Members()
+	return err == nil && slices.ContainsFunc(ms, func(m member.Member) bool { return m.ID == p.deps.ID })
 }
 
 // Stopped is closed when this peer stopped applying the replicated log
