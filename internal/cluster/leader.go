@@ -217,7 +217,7 @@ func (p *Peer) repair(ctx context.Context, dead string) {
 				pn.Allocations = append(pn.Allocations, a)
 			}
 		}
-		ops = append(ops, state.Op{Kind: state.OpPutPin, Pin: pn})
+		ops = append(ops, moveOp(pn))
 		repaired++
 		if len(ops) == 1024 {
 			flush()
@@ -232,6 +232,13 @@ func (p *Peer) repair(ctx context.Context, dead string) {
 	if err != nil {
 		p.log.Warn("repair scan failed", "peer", dead, "err", err)
 	}
+}
+
+// moveOp moves pn to its allocations, if it is still pinned when the op
+// commits: an unpin committed after pn was read is not undone, nor an
+// update of its options.
+func moveOp(pn pin.Pin) state.Op {
+	return state.Op{Kind: state.OpSetAllocations, Pin: pin.Pin{Cid: pn.Cid, Allocations: pn.Allocations}}
 }
 
 // releaseSurplus trims pins that repair left with more allocations than
@@ -276,7 +283,7 @@ func (p *Peer) releaseSurplus(ctx context.Context) {
 				return nil
 			}
 			pn.Allocations = healthy[len(healthy)-pn.ReplicationMax:]
-			ops = append(ops, state.Op{Kind: state.OpPutPin, Pin: pn})
+			ops = append(ops, moveOp(pn))
 			remaining--
 			return nil
 		})

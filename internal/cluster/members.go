@@ -133,7 +133,7 @@ func (p *Peer) moveAllocations(ctx context.Context, id string, candidates []memb
 			return err
 		}
 		pn.Allocations = reallocate(pn, id, candidates)
-		ops = append(ops, state.Op{Kind: state.OpPutPin, Pin: pn})
+		ops = append(ops, moveOp(pn))
 		moved++
 		if len(ops) == 1024 {
 			err, ops = p.apply(ctx, ops), nil

@@ -46,7 +46,7 @@ func encodeOps(ops []state.Op) []byte {
 		op = protowire.AppendTag(op, opKind, protowire.VarintType)
 		op = protowire.AppendVarint(op, uint64(o.Kind))
 		switch o.Kind {
-		case state.OpPutPin:
+		case state.OpPutPin, state.OpSetAllocations:
 			op = protowire.AppendTag(op, opPin, protowire.BytesType)
 			op = protowire.AppendBytes(op, state.EncodePin(nil, o.Pin))
 		case state.OpDeletePin:

@@ -215,3 +215,51 @@ func TestOneEntryChangesAPinSeveralTimes(t *testing.T) {
 		t.Error("a pin put then deleted in one entry is stored")
 	}
 }
+
+// Moving a pin's allocations changes nothing else of it, and does nothing
+// to a pin unpinned before the move commits: repair decides allocations
+// from a read, and must not bring back a pin unpinned since.
+func TestSetAllocationsMovesOnlyExistingPins(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	move := func(i int, allocs ...string) Op {
+		return Op{Kind: OpSetAllocations, Pin: pin.Pin{Cid: testCid(i), Allocations: allocs}}
+	}
+	named := pin.Pin{Cid: testCid(1), Name: "kept", Mode: pin.Recursive, Allocations: []string{"a"}, Metadata: map[string]string{"k": "v"}}
+	if _, err := s.Apply(1, []Op{{Kind: OpPutPin, Pin: named}, {Kind: OpPutPin, Pin: pin.Pin{Cid: testCid(2), Allocations: []string{"a"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(2, []Op{
+		move(1, "b", "c"),
+		{Kind: OpDeletePin, Cid: testCid(2)}, move(2, "b"), // unpinned before the move
+		move(3, "b"), // never pinned
+		{Kind: OpPutPin, Pin: pin.Pin{Cid: testCid(4), Name: "new", Allocations: []string{"a"}}}, move(4, "d"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.Get(testCid(1))
+	want := named
+	want.Allocations = []string{"b", "c"}
+	if err != nil || !ok || !reflect.DeepEqual(got, want) {
+		t.Fatalf("moved pin = %+v, %v, %v; want %+v", got, ok, err, want)
+	}
+	for _, i := range []int{2, 3} {
+		if _, ok, _ := s.Get(testCid(i)); ok {
+			t.Errorf("pin %d exists after a move of a pin that did not", i)
+		}
+	}
+	if got, ok, _ := s.Get(testCid(4)); !ok || got.Name != "new" || !reflect.DeepEqual(got.Allocations, []string{"d"}) {
+		t.Errorf("pin put then moved in one entry = %+v, %v", got, ok)
+	}
+	allocated := func(peer string) (n int) {
+		s.ListAllocated(ctx, peer, cid.Undef, func(cid.Cid) error { n++; return nil })
+		return n
+	}
+	if a, b, c, d := allocated("a"), allocated("b"), allocated("c"), allocated("d"); a != 0 || b != 1 || c != 1 || d != 1 {
+		t.Errorf("allocation index a=%d b=%d c=%d d=%d, want 0 1 1 1", a, b, c, d)
+	}
+}

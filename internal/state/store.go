@@ -51,12 +51,18 @@ const (
 	OpPutRecord    OpKind = 5
 	OpDeleteRecord OpKind = 6
 	OpRequest      OpKind = 7
+	// OpSetAllocations moves an existing pin (Pin.Cid) to Pin.Allocations
+	// and changes nothing else of it; for a pin that no longer exists it
+	// does nothing. Repair and rebalancing use it: they read a pin and
+	// decide its allocations before their write commits, and a whole-pin
+	// put would bring back a pin unpinned in between (or undo an update).
+	OpSetAllocations OpKind = 8
 )
 
 // Op is one change. Only the fields of its kind are set.
 type Op struct {
 	Kind   OpKind
-	Pin    pin.Pin       // OpPutPin
+	Pin    pin.Pin       // OpPutPin; OpSetAllocations: Cid and Allocations
 	Cid    cid.Cid       // OpDeletePin
 	Member member.Member // OpPutMember
 	ID     string        // OpDeleteMember; OpRequest: the request's ID
@@ -178,8 +184,10 @@ func (s *Store) Apply(index uint64, ops []Op) (rejected []error, err error) {
 	// writes are of the pins it changes, which touched remembers.
 	b := s.db.NewBatch()
 	defer b.Close()
-	touched := map[cid.Cid][]string{} // allocations of the pins changed so far
-	prev := s.NewReader()             // the pins as the entry found them
+	// The pins the entry changed so far (nil: deleted), over prev, the
+	// state as the entry found it.
+	touched := map[cid.Cid]*pin.Pin{}
+	prev := s.NewReader()
 	defer prev.Close()
 	var changed []cid.Cid
 	var latest time.Time // of the entry's requests, by the leader's clock
@@ -193,25 +201,25 @@ func (s *Store) Apply(index uint64, ops []Op) (rejected []error, err error) {
 		}
 		switch op.Kind {
 		case OpPutPin:
-			if err := s.unindex(b, prev, touched, op.Pin.Cid); err != nil {
+			if err := putPin(b, prev, touched, op.Pin, op.PinRecord); err != nil {
 				return nil, err
 			}
-			record := op.PinRecord
-			if record == nil {
-				record = EncodePin(nil, op.Pin)
-			}
-			if err := b.Set(pinKey(op.Pin.Cid), record, nil); err != nil {
+			changed = append(changed, op.Pin.Cid)
+		case OpSetAllocations:
+			cur, ok, err := current(prev, touched, op.Pin.Cid)
+			if err != nil {
 				return nil, err
 			}
-			for _, a := range op.Pin.Allocations {
-				if err := b.Set(allocKey(a, op.Pin.Cid), nil, nil); err != nil {
-					return nil, err
-				}
+			if !ok {
+				continue // unpinned since the allocations were decided
 			}
-			touched[op.Pin.Cid] = op.Pin.Allocations
+			cur.Allocations = op.Pin.Allocations
+			if err := putPin(b, prev, touched, cur, nil); err != nil {
+				return nil, err
+			}
 			changed = append(changed, op.Pin.Cid)
 		case OpDeletePin:
-			if err := s.unindex(b, prev, touched, op.Cid); err != nil {
+			if err := unindex(b, prev, touched, op.Cid); err != nil {
 				return nil, err
 			}
 			if err := b.Delete(pinKey(op.Cid), nil); err != nil {
@@ -275,7 +283,7 @@ func (s *Store) Apply(index uint64, ops []Op) (rejected []error, err error) {
 func (op Op) Check() error {
 	var bad bool
 	switch op.Kind {
-	case OpPutPin:
+	case OpPutPin, OpSetAllocations:
 		bad = !op.Pin.Cid.Defined()
 	case OpDeletePin:
 		bad = !op.Cid.Defined()
@@ -344,18 +352,47 @@ func (s *Store) SeenRequest(id string) (bool, error) {
 	return true, nil
 }
 
-// unindex removes the allocation index entries of the pin c, as an earlier
-// op of the same entry left it (touched) or else as the state held it.
-func (s *Store) unindex(b *pebble.Batch, prev *Reader, touched map[cid.Cid][]string, c cid.Cid) error {
-	allocs, ok := touched[c]
-	if !ok {
-		old, found, err := prev.Get(c)
-		if err != nil || !found {
+// current is the pin c as an earlier op of the same entry left it
+// (touched), or else as the state held it (prev).
+func current(prev *Reader, touched map[cid.Cid]*pin.Pin, c cid.Cid) (pin.Pin, bool, error) {
+	if p, ok := touched[c]; ok {
+		if p == nil {
+			return pin.Pin{}, false, nil
+		}
+		return *p, true, nil
+	}
+	return prev.Get(c)
+}
+
+// putPin writes p (record: its encoding, when the log carried it) and
+// moves it in the allocation index.
+func putPin(b *pebble.Batch, prev *Reader, touched map[cid.Cid]*pin.Pin, p pin.Pin, record []byte) error {
+	if err := unindex(b, prev, touched, p.Cid); err != nil {
+		return err
+	}
+	if record == nil {
+		record = EncodePin(nil, p)
+	}
+	if err := b.Set(pinKey(p.Cid), record, nil); err != nil {
+		return err
+	}
+	for _, a := range p.Allocations {
+		if err := b.Set(allocKey(a, p.Cid), nil, nil); err != nil {
 			return err
 		}
-		allocs = old.Allocations
 	}
-	for _, a := range allocs {
+	touched[p.Cid] = &p
+	return nil
+}
+
+// unindex removes the allocation index entries of the pin c, as it was
+// before this op.
+func unindex(b *pebble.Batch, prev *Reader, touched map[cid.Cid]*pin.Pin, c cid.Cid) error {
+	old, found, err := current(prev, touched, c)
+	if err != nil || !found {
+		return err
+	}
+	for _, a := range old.Allocations {
 		if err := b.Delete(allocKey(a, c), nil); err != nil {
 			return err
 		}
