@@ -8,11 +8,14 @@ CLUSTERCTL := $(TOOLS)/ipfs-cluster-ctl
 CLUSTERSVC := $(TOOLS)/ipfs-cluster-service
 CADDY := $(TOOLS)/caddy
 VERSITYGW := $(TOOLS)/versitygw
+OCI_CONFORMANCE := $(TOOLS)/oci-conformance
+DISTRIBUTION := $(TOOLS)/registry
 CADDY_VERSION := v2.11.9
+VERSITYGW_VERSION := v1.8.0
 FUZZTIME ?= 30s
 
-.PHONY: help run build test check unit e2e cdk-test tools bench bench-gateway bench-cluster bench-compare bench-add-cluster fuzz clean \
-	image lb-image compose-up compose-down compose-test cdk-synth
+.PHONY: help run build test check unit e2e cdk-test tools bench bench-gateway bench-cluster bench-compare bench-bulk bench-add-cluster bench-s3 bench-registry fuzz clean \
+	image lb-image s3-image compose-up compose-down compose-test cdk-synth
 
 # A bare `make` is still `make run`; `make help` lists the targets.
 .DEFAULT_GOAL := run
@@ -42,7 +45,7 @@ check: tools
 
 ## unit: every Go test with the race detector (25 minutes at most)
 unit: tools
-	FLOTILLA_KUBO=$(KUBO) FLOTILLA_CLUSTER_CTL=$(CLUSTERCTL) FLOTILLA_VERSITYGW=$(VERSITYGW) $(GO) test -race -timeout 25m ./...
+	FLOTILLA_KUBO=$(KUBO) FLOTILLA_CLUSTER_CTL=$(CLUSTERCTL) FLOTILLA_VERSITYGW=$(VERSITYGW) FLOTILLA_OCI_CONFORMANCE=$(OCI_CONFORMANCE) $(GO) test -race -timeout 25m ./...
 
 ## e2e: the three-zone compose stack end to end (needs a Docker engine)
 e2e: compose-test
@@ -61,18 +64,32 @@ lb-image: $(CADDY)
 	@rm -rf bin/lb && mkdir -p bin/lb/state/config bin/lb/state/data && cp $(CADDY) bin/lb/caddy
 	docker build -q -f deploy/lb/Dockerfile --build-arg VERSION=$(CADDY_VERSION) -t flotilla-lb:$(CADDY_VERSION) bin/lb
 
-## compose-up: build the images, generate the secrets once (deploy/.local), start the three-zone stack, wait until ready
-compose-up: image lb-image
-	deploy/compose.sh up
+## s3-image: the local stack's S3 server (STORAGE=s3), versitygw built static FROM scratch with the bucket made
+# The same binary as the s3store tests' (static: CGO_ENABLED=0 in its rule,
+# one build for both); one built with cgo before is built again.
+s3-image: $(VERSITYGW)
+	@$(GO) version -m $(VERSITYGW) | grep -q 'CGO_ENABLED=0' || $(MAKE) --no-print-directory -B $(VERSITYGW)
+	@rm -rf bin/s3 && mkdir -p bin/s3/root/flotilla && cp $(VERSITYGW) bin/s3/versitygw
+	docker build -q -f deploy/s3/Dockerfile --build-arg VERSION=$(VERSITYGW_VERSION) -t flotilla-s3:$(VERSITYGW_VERSION) bin/s3
 
-## compose-down: stop the stack, keeping its volumes (WIPE=1 removes them)
+# STORAGE: empty or flatfs (blocks on the nodes' volumes), or s3 (a shared
+# bucket of an S3 server in the stack, deploy/compose.s3.yaml).
+STORAGE ?=
+$(if $(filter-out flatfs s3,$(STORAGE)),$(error STORAGE=$(STORAGE): want flatfs or s3))
+COMPOSE_IMAGES := image lb-image $(if $(filter s3,$(STORAGE)),s3-image)
+
+## compose-up: build the images, generate the secrets once (deploy/.local), start the three-zone stack, wait until ready (STORAGE=s3: blocks in a shared bucket of an S3 server in the stack)
+compose-up: $(COMPOSE_IMAGES)
+	FLOTILLA_STORAGE=$(STORAGE) deploy/compose.sh up
+
+## compose-down: stop the stack, either variant, keeping its volumes (WIPE=1 removes them)
 compose-down:
 	deploy/compose.sh down $(if $(WIPE),wipe)
 
-## compose-test: the end-to-end test of the compose stack (kill, rolling restart, partition, replacement)
-compose-test: image lb-image $(KUBO) $(CLUSTERCTL)
+## compose-test: the end-to-end test of the compose stack (kill, rolling restart, partition, replacement; the S3 variant: shared bucket, a fresh node serving from it). STORAGE=s3: the S3 variant only
+compose-test: image lb-image s3-image $(KUBO) $(CLUSTERCTL)
 	cd deploy && FLOTILLA_KUBO=$(KUBO) FLOTILLA_CLUSTER_CTL=$(CLUSTERCTL) FLOTILLA_BIN=$(CURDIR)/bin/image/flotilla \
-	  $(GO) test -tags e2e -count=1 -timeout 15m -v ./e2e/
+	  $(GO) test -tags e2e -count=1 -timeout 20m -v $(if $(filter s3,$(STORAGE)),-run '^TestS3Stack$$') ./e2e/
 
 ## cdk-synth: write the AWS stack's CloudFormation template, deploy/cdk/flotilla.template.json (needs node)
 CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
@@ -84,7 +101,7 @@ cdk-test:
 	cd deploy/cdk && $(CDK_ENV) $(GO) vet ./... && $(CDK_ENV) $(GO) test -count=1 ./...
 
 ## tools: build the real peers, the S3 server and the linters the tests use, into .tools/bin (cached)
-tools: $(KUBO) $(STATICCHECK) $(CLUSTERCTL) $(VERSITYGW)
+tools: $(KUBO) $(STATICCHECK) $(CLUSTERCTL) $(VERSITYGW) $(OCI_CONFORMANCE)
 
 $(KUBO): tools/kubo/go.mod tools/kubo/go.sum
 	cd tools/kubo && GOBIN=$(TOOLS) $(GO) install github.com/ipfs/kubo/cmd/ipfs
@@ -101,7 +118,12 @@ $(CADDY): tools/caddy/go.mod tools/caddy/go.sum
 
 # The S3 server of the s3store tests (its posix backend on a temporary directory).
 $(VERSITYGW): tools/versitygw/go.mod tools/versitygw/go.sum
-	cd tools/versitygw && GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw
+	cd tools/versitygw && CGO_ENABLED=0 GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw
+
+# The OCI Distribution Specification's conformance suite, run against the
+# registry by internal/registry's TestOCIConformance.
+$(OCI_CONFORMANCE): tools/oci-conformance/go.mod tools/oci-conformance/go.sum
+	cd tools/oci-conformance && $(GO) build -o $(OCI_CONFORMANCE) github.com/opencontainers/distribution-spec/conformance
 
 $(STATICCHECK): tools/staticcheck/go.mod tools/staticcheck/go.sum
 	cd tools/staticcheck && GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck
@@ -124,10 +146,31 @@ bench-compare: build $(KUBO) $(CLUSTERSVC)
 	$(GO) run ./bench/compare -flotilla bin/flotilla -kubo $(KUBO) -cluster-service $(CLUSTERSVC) \
 	  -dir $(CURDIR)/.bench -json $(CURDIR)/.bench/compare.json $(if $(QUICK),-quick) $(if $(REPORT),-report $(REPORT))
 
+## bench-bulk: import N pins (default 1,000,000) into a 3-daemon loopback cluster with `pin add --from`, then time GET /pins
+N ?= 1000000
+bench-bulk: build
+	N=$(N) bash bench/bulk-import.sh
+
 ## bench-add-cluster: POST /add through the REST API of a 3-peer loopback cluster, replication 3, 256 MiB (ADD_SIZE=1GiB for the large run)
 ADD_SIZE ?= 256MiB
 bench-add-cluster: build
 	$(GO) run ./bench/addclusterbench -flotilla bin/flotilla -size $(ADD_SIZE)
+
+## bench-s3: S3 requests and speed of flotilla's S3 store against go-ds-s3's object per block, one versitygw, and local disk (about 6 minutes; QUICK=1: 64 MiB)
+S3_SIZE ?= 1GiB
+bench-s3: $(VERSITYGW)
+	@mkdir -p .bench
+	cd bench/s3bench && FLOTILLA_VERSITYGW=$(VERSITYGW) $(GO) test -run '^TestS3Bench$$' -count=1 -v -timeout 60m . \
+	  -args -s3bench -size $(S3_SIZE) $(if $(QUICK),-quick) -out $(CURDIR)/.bench/s3bench.md
+
+## bench-registry: push and pull a 1 GiB image (crane's library) through flotilla (1 node; 3 nodes ×3) and distribution v3.0.0's registry on its filesystem driver (REGISTRY_SIZE=128MiB for a quick run)
+REGISTRY_SIZE ?= 1GiB
+bench-registry: build $(DISTRIBUTION)
+	$(GO) run ./bench/registrybench -flotilla bin/flotilla -registry $(DISTRIBUTION) -size $(REGISTRY_SIZE) -dir $(CURDIR)/.bench/registry
+
+# The reference registry of bench-registry (not built by make tools).
+$(DISTRIBUTION): tools/distribution/go.mod tools/distribution/go.sum
+	cd tools/distribution && $(GO) build -o $(DISTRIBUTION) github.com/distribution/distribution/v3/cmd/registry
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:

@@ -290,7 +290,7 @@ func startCluster(ctx context.Context, o options) ([]*peer, error) {
 		zone := fmt.Sprintf("z%d", i)
 		dir := filepath.Join(o.dir, zone)
 		args := []string{"--data", dir, "daemon", "--api-listen", "127.0.0.1:0", "--rpc-listen", "127.0.0.1:0",
-			"--ops-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--pinsvc-listen", "127.0.0.1:0",
+			"--ops-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--pinsvc-listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0",
 			"--swarm-listen", "/ip4/127.0.0.1/tcp/0",
 			"--dht", "off", "--provide", "none", "--cluster-listen", "127.0.0.1:0", "--cluster-secret-file", secret,
 			"--zone", zone, "--peername", zone}

@@ -39,7 +39,15 @@ func bindDaemonFlags(fs *pflag.FlagSet, c *daemon.Config) {
 	fs.BoolVar(&c.P2P.NATPortMap, "nat-portmap", c.P2P.NATPortMap, "ask the local router for a port mapping (UPnP/NAT-PMP)")
 	fs.StringVar(&c.P2P.DHT, "dht", c.P2P.DHT, "DHT mode: server, client or off")
 
+	fs.StringVar(&c.Storage.Backend, "blockstore", c.Storage.Backend, "where blocks live: flatfs (files in the data directory) or s3 (packs in a bucket; the data directory keeps their index and a read cache)")
 	fs.StringVar(&c.Storage.Shard, "flatfs-shard", c.Storage.Shard, "flatfs sharding for a new block store: next-to-last/2 or next-to-last/3")
+	fs.StringVar(&c.Storage.S3.Bucket, "s3-bucket", c.Storage.S3.Bucket, "S3 bucket of the blocks, which must exist (required with --blockstore s3); credentials come from the AWS SDK's default chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the shared files, a task or instance role")
+	fs.StringVar(&c.Storage.S3.Prefix, "s3-prefix", c.Storage.S3.Prefix, "key prefix of the blocks in the bucket (e.g. flotilla/zone-a), which the store treats as its own")
+	fs.StringVar(&c.Storage.S3.Endpoint, "s3-endpoint", c.Storage.S3.Endpoint, "URL of an S3-compatible server; empty: AWS")
+	fs.StringVar(&c.Storage.S3.Region, "s3-region", c.Storage.S3.Region, "region of the bucket; empty: the SDK's (AWS_REGION, shared config), us-east-1 with --s3-endpoint")
+	fs.BoolVar(&c.Storage.S3.PathStyle, "s3-path-style", c.Storage.S3.PathStyle, "address the bucket in the URL path (http://host/bucket/key), as most S3-compatible servers want")
+	fs.BoolVar(&c.Storage.S3.Shared, "s3-shared", c.Storage.S3.Shared, "every peer of the cluster uses this bucket and prefix: a block is stored once whatever the replication, and replicas add serving capacity, not durability")
+	fs.Int64Var(&c.Storage.S3.CacheSize, "s3-cache-size", c.Storage.S3.CacheSize, "bytes of the local disk cache of blocks read from S3 (at least 16 MiB)")
 	fs.StringVar(&c.Node.Provide, "provide", c.Node.Provide, "what to announce on the DHT: roots, pinned, all or none")
 	fs.DurationVar(&c.Node.ReprovideInterval, "reprovide-interval", c.Node.ReprovideInterval, "how often to announce the provided set again")
 
@@ -56,6 +64,11 @@ func bindDaemonFlags(fs *pflag.FlagSet, c *daemon.Config) {
 	fs.IntVar(&c.Cluster.ReplicationMax, "replication-max", c.Cluster.ReplicationMax, "default maximum replicas of a pin (-1: everywhere)")
 	fs.DurationVar(&c.Cluster.RepairAfter, "repair-after", c.Cluster.RepairAfter, "re-allocate the pins of a peer down this long")
 	fs.DurationVar(&c.Cluster.DeadNodeTimeout, "dead-node-timeout", c.Cluster.DeadNodeTimeout, "remove a peer down this long from the cluster")
+
+	fs.StringVar(&c.RegistryListen, "registry-listen", c.RegistryListen, "OCI registry address (host:port), for docker push/pull; empty disables")
+	fs.IntVar(&c.Registry.ReplicationMin, "registry-replication-min", c.Registry.ReplicationMin, "minimum replicas of each pushed image (0: the cluster's --replication-min, -1: everywhere)")
+	fs.IntVar(&c.Registry.ReplicationMax, "registry-replication-max", c.Registry.ReplicationMax, "maximum replicas of each pushed image (0: the cluster's --replication-max, -1: everywhere)")
+	fs.BoolVar(&c.Registry.PublicPull, "registry-public-pull", c.Registry.PublicPull, "let anyone pull from the registry without credentials (pushing still needs the pin scope)")
 
 	fs.StringArrayVar(&c.Gateway.PublicHosts, "gateway-public-host", c.Gateway.PublicHosts, "public gateway hostname: subdomain gateway (<cid>.ipfs.HOST) with DNSLink inlining, paths /ipfs and /ipns (repeatable)")
 	fs.BoolVar(&c.Gateway.NoFetch, "gateway-no-fetch", c.Gateway.NoFetch, "gateway serves local content only: no fetching from peers, IPNS from local records")
@@ -109,6 +122,9 @@ file; the command line wins, then the environment, then the file.`,
 				}
 				if l.PinSvc != "" {
 					fmt.Fprintf(cmd.OutOrStdout(), "  pinsvc  %s://%s/pins (IPFS Pinning Service API)\n", scheme, l.PinSvc)
+				}
+				if l.Registry != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "  registry %s (OCI registry: docker push %s/<name>:<tag>)\n", l.Registry, l.Registry)
 				}
 				if l.Ops != "" {
 					fmt.Fprintf(cmd.OutOrStdout(), "  ops     http://%s/metrics\n", l.Ops)

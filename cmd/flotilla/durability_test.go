@@ -16,7 +16,16 @@ import (
 // leaves a directory that the next start opens with no manual cleanup.
 func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	dir := t.TempDir()
-	d := ft.StartDaemon(t, dir)
+	start := func() *ft.Daemon { return ft.StartDaemon(t, dir) }
+	testKill9(t, start, func() int { return countFiles(t, filepath.Join(dir, "blocks")) }, 20)
+}
+
+// testKill9 is the kill -9 test on any block store: start starts a daemon
+// on the same data directory each time, written counts what the block
+// store has written so far (files, requests), and the daemon is killed
+// once it has written enough more of the large add.
+func testKill9(t *testing.T, start func() *ft.Daemon, written func() int, enough int) {
+	d := start()
 
 	var acked []string
 	for i := range 5 {
@@ -30,7 +39,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	d.Kill()
 
 	// Second round: kill while a large add is streaming in.
-	d = ft.StartDaemon(t, dir)
+	d = start()
 	big := filepath.Join(t.TempDir(), "big.bin")
 	buf := make([]byte, 64<<20)
 	rand.Read(buf)
@@ -41,9 +50,9 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	if err := add.Start(); err != nil {
 		t.Fatal(err)
 	}
-	blocksBefore := countFiles(t, filepath.Join(dir, "blocks"))
+	before := written()
 	deadline := time.Now().Add(30 * time.Second)
-	for countFiles(t, filepath.Join(dir, "blocks")) < blocksBefore+20 {
+	for written() < before+enough {
 		if time.Now().After(deadline) {
 			t.Fatal("the large add wrote no blocks within 30s")
 		}
@@ -54,7 +63,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 		t.Fatal("the add finished although its daemon was killed mid-way")
 	}
 
-	d = ft.StartDaemon(t, dir)
+	d = start()
 	// An add through a daemon pins in the cluster: the cluster's pinset
 	// has exactly the acknowledged adds, one JSON object per line.
 	pins := d.API("pin", "ls", "--json").Stdout

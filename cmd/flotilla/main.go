@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	// Root certificates compiled in, used when the system has none: the
 	// container image is FROM scratch, and S3 and other HTTPS endpoints
 	// must still verify.
@@ -77,7 +78,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.cfgFile, "config", "", "settings file (JSON, keys are flag names); default <data>/config.json when present")
 	bindCredentialFlags(pf, &g.api)
 
-	root.AddCommand(daemonCmd(g), configCmd(g), versionCmd(g), authCmd(g))
+	root.AddCommand(daemonCmd(g), configCmd(g), versionCmd(g), authCmd(g), imageCmd(g))
 	addContentCommands(root, g)
 	clusterCommands(root, g)
 	return root
@@ -150,14 +151,45 @@ func (g *globals) remote() (*kuborpc.Client, error) {
 	return kuborpc.NewClient(base, &http.Client{Transport: apiclient.WithAuth(rt, auth)}), nil
 }
 
-// openLocal opens the data directory in this process, offline.
+// openLocal opens the data directory in this process, offline, with the
+// daemon's settings (daemonSettings): a directory whose blocks are in S3
+// is opened on its bucket.
 func (g *globals) openLocal(ctx context.Context) (*daemon.Local, *slog.Logger, error) {
 	log, err := g.logger(os.Stderr)
 	if err != nil {
 		return nil, nil, err
 	}
-	local, err := daemon.OpenLocal(ctx, g.cfg.Data, g.cfg, log)
+	cfg, err := g.daemonSettings()
+	if err != nil {
+		return nil, nil, err
+	}
+	local, err := daemon.OpenLocal(ctx, g.cfg.Data, cfg, log)
 	return local, log, err
+}
+
+// daemonSettings reads the daemon's settings as `flotilla daemon` would
+// from the FLOTILLA_* variables and the settings file, for a command that
+// opens the data directory without a daemon. The settings file's keys of
+// global flags are left to those.
+func (g *globals) daemonSettings() (daemon.Config, error) {
+	cfg := g.cfg
+	fs := pflag.NewFlagSet("daemon", pflag.ContinueOnError)
+	bindDaemonFlags(fs, &cfg)
+	path, optional := g.settingsFile()
+	file, err := config.LoadFile(path, optional)
+	if err != nil {
+		return cfg, err
+	}
+	own := config.File{}
+	for k, v := range file {
+		if fs.Lookup(k) != nil {
+			own[k] = v
+		}
+	}
+	if err := config.Overlay(fs, os.LookupEnv, own); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Storage.Validate()
 }
 
 // client returns an RPC client for the content commands and a function that
@@ -186,7 +218,7 @@ func (g *globals) client(ctx context.Context) (*kuborpc.Client, func() error, er
 		return nil, nil, err
 	}
 	srv := &http.Server{Handler: kuborpc.NewHandler(kuborpc.Deps{
-		Node: local.Node, Identity: local.Repo.Identity, RepoPath: local.Repo.Path, Config: func() any { return nil }, Logger: log,
+		Node: local.Node, Identity: local.Repo.Identity, RepoPath: local.Repo.Path, Config: func() any { return nil }, S3: local.S3Stat, Logger: log,
 	})}
 	go srv.Serve(ln)
 	hc := &http.Client{Transport: &http.Transport{

@@ -628,6 +628,9 @@ func repoCmd(g *globals) *cobra.Command {
 				}
 				return g.out(cmd, s, func(w io.Writer) {
 					fmt.Fprintf(w, "NumObjects: %d\nRepoSize:   %d\nRepoPath:   %s\nVersion:    %s\n", s.NumObjects, s.RepoSize, s.RepoPath, s.Version)
+					if s.S3 != nil {
+						printS3Stat(w, s.S3)
+					}
 				})
 			})
 		},
@@ -654,4 +657,31 @@ func repoCmd(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(stat, verify, gc)
 	return cmd
+}
+
+// printS3Stat prints the S3 block store's part of repo stat.
+func printS3Stat(w io.Writer, s *kuborpc.S3Stat) {
+	where := s.Bucket
+	if s.Prefix != "" {
+		where += "/" + s.Prefix
+	}
+	if s.Shared {
+		where += " (shared)"
+	}
+	fmt.Fprintf(w, "S3:         %s\n", where)
+	fmt.Fprintf(w, "  Packs:      %d (%d bytes, %d awaiting deletion)\n", s.Packs, s.PackBytes, s.PacksDeleting)
+	fmt.Fprintf(w, "  Live:       %d blocks, %d bytes (%.1f%% of the packs)\n", s.LiveBlocks, s.LiveBytes, 100*s.LiveFraction)
+	fmt.Fprintf(w, "  Cache:      %d bytes, %d hits, %d misses (hit ratio %.1f%%)\n", s.CacheBytes, s.CacheHits, s.CacheMisses, 100*s.CacheHitRatio)
+	fmt.Fprintf(w, "  Transfer:   %d bytes sent, %d received\n", s.SentBytes, s.ReceivedBytes)
+	ops := make([]string, 0, len(s.Requests))
+	var total int64
+	for op, n := range s.Requests {
+		ops = append(ops, op)
+		total += n
+	}
+	slices.Sort(ops)
+	fmt.Fprintf(w, "  Requests:   %d (%d failed)\n", total, s.FailedRequests)
+	for _, op := range ops {
+		fmt.Fprintf(w, "    %-24s %d\n", op, s.Requests[op])
+	}
 }

@@ -35,6 +35,7 @@ func newNetwork(f *FlotillaStack) network {
 	// Six /20s of the VPC CIDR: 0-2 public, 3-5 private.
 	cidrs := awscdk.Fn_Cidr(f.p.vpcCIDR.ValueAsString(), n(6), s("12"))
 	var nats []awsec2.CfnNatGateway
+	var privateRTs []interface{}
 	for _, z := range f.zs {
 		pub := awsec2.NewCfnSubnet(f.stack, s(z.id("PublicSubnet")), &awsec2.CfnSubnetProps{
 			VpcId: nw.vpc.Ref(), AvailabilityZone: z.az, CidrBlock: awscdk.Fn_Select(n(float64(z.index)), cidrs),
@@ -76,7 +77,20 @@ func newNetwork(f *FlotillaStack) network {
 			SubnetId: priv.Ref(), RouteTableId: rt.Ref(),
 		})
 		nw.private = append(nw.private, priv)
+		privateRTs = append(privateRTs, rt.Ref())
 	}
+
+	// With Storage=s3 the tasks read and write their bucket all the time:
+	// a gateway endpoint (no charge) takes that traffic off the NAT
+	// gateway, which bills every GB it carries. Its policy is the default
+	// (the task roles are what limit access), so that image layers, which
+	// ECR serves from S3, may take it too.
+	s3e := awsec2.NewCfnVPCEndpoint(f.stack, s("S3GatewayEndpoint"), &awsec2.CfnVPCEndpointProps{
+		VpcId: nw.vpc.Ref(), VpcEndpointType: s("Gateway"),
+		ServiceName:   awscdk.Fn_Sub(s("com.amazonaws.${AWS::Region}.s3"), nil),
+		RouteTableIds: &privateRTs,
+	})
+	s3e.CfnOptions().SetCondition(f.c.s3)
 	return nw
 }
 

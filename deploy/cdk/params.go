@@ -28,9 +28,7 @@ func newParams(stack awscdk.Stack) params {
 	p.cpuArch = str("CpuArchitecture", "CPU architecture of the tasks; must match the image (make image builds for the machine it runs on). ARM64 (Graviton) costs about a fifth less.", s("X86_64"), "X86_64", "ARM64")
 	p.taskCPU = str("TaskCpu", "Fargate task CPU units (1024 = 1 vCPU).", s("1024"), "1024", "2048", "4096", "8192", "16384")
 	p.taskMemory = str("TaskMemory", "Fargate task memory in MiB; must be valid for TaskCpu.", s("4096"))
-	// STORAGE: a later issue adds "s3" here, with a condition IsS3 in
-	// newConds and a branch in newStorage (see the S3 marker there).
-	p.storage = str("Storage", "efs-onezone: one EFS One Zone file system per node, in its AZ. efs-standard: one regional EFS, a directory per node. Changing it on a running stack replaces the data volumes.", s("efs-onezone"), "efs-onezone", "efs-standard")
+	p.storage = str("Storage", "efs-onezone: one EFS One Zone file system per node, in its AZ. efs-standard: one regional EFS, a directory per node. s3: the blocks in one encrypted S3 bucket that the three nodes share, each node's small data directory (identity, raft, pinset, pack index, read cache) on a One Zone EFS as with efs-onezone. Changing it on a running stack does not move the blocks.", s("efs-onezone"), "efs-onezone", "efs-standard", "s3")
 	p.namespace = str("NamespaceName", "Cloud Map private DNS namespace; peers find each other at flotilla.<namespace>.", s("flotilla.internal"))
 	p.vpcCIDR = str("VpcCidr", "CIDR of the new VPC (a /16 is carved into six /20 subnets).", s("10.40.0.0/16"))
 	p.vpcCIDR.SetAllowedPattern(s(`^(\d{1,3}\.){3}\d{1,3}/(1[6-9]|2[0-4])$`))
@@ -56,7 +54,10 @@ func newParams(stack awscdk.Stack) params {
 // conds are the CloudFormation conditions the resources and properties
 // switch on.
 type conds struct {
-	oneZone, standard, hasCert, threeNats awscdk.CfnCondition
+	oneZone, standard, s3, hasCert, threeNats awscdk.CfnCondition
+	// nodeFS: a One Zone file system per node, for efs-onezone and for
+	// s3 (the data directory beside the bucket).
+	nodeFS awscdk.CfnCondition
 }
 
 func newConds(stack awscdk.Stack, p params) conds {
@@ -65,14 +66,19 @@ func newConds(stack awscdk.Stack, p params) conds {
 			Expression: awscdk.Fn_ConditionEquals(param.ValueAsString(), s(v)),
 		})
 	}
-	return conds{
+	c := conds{
 		oneZone:   eq("StorageIsEfsOneZone", p.storage, "efs-onezone"),
 		standard:  eq("StorageIsEfsStandard", p.storage, "efs-standard"),
+		s3:        eq("StorageIsS3", p.storage, "s3"),
 		threeNats: eq("NatGatewayPerZone", p.natGateways, "3"),
 		hasCert: awscdk.NewCfnCondition(stack, s("OriginHasCertificate"), &awscdk.CfnConditionProps{
 			Expression: awscdk.Fn_ConditionNot(awscdk.Fn_ConditionEquals(p.originCertARN.ValueAsString(), s(""))),
 		}),
 	}
+	c.nodeFS = awscdk.NewCfnCondition(stack, s("NodeFileSystems"), &awscdk.CfnConditionProps{
+		Expression: awscdk.Fn_ConditionOr(c.oneZone, c.s3),
+	})
+	return c
 }
 
 // ifStr is Fn::If for a string-valued property.

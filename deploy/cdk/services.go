@@ -1,10 +1,13 @@
 package main
 
 import (
+	"sort"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 )
 
 // service is one node: an ECS service of one task in one AZ.
@@ -26,10 +29,12 @@ func newServices(f *FlotillaStack) []service {
 	for _, z := range f.zs {
 		roles = append(roles, awsiam.NewRole(f.stack, s(z.id("TaskRole")), &awsiam.RoleProps{
 			AssumedBy:   awsiam.NewServicePrincipal(s("ecs-tasks.amazonaws.com"), nil),
-			Description: s("flotilla " + z.Peer() + ": mount and write its own EFS access point, nothing else"),
+			Description: s("flotilla " + z.Peer() + ": mount and write its own EFS access point and, with Storage=s3, the blocks bucket's " + s3Prefix + "/ prefix; nothing else"),
 		}))
 	}
-	vols := newStorage(f, roles)
+	st := newStorage(f, roles)
+	vols := st.vols
+	f.bucket = st.bucket
 
 	var svcs []service
 	for _, z := range f.zs {
@@ -74,33 +79,34 @@ func newServices(f *FlotillaStack) []service {
 		}))
 
 		nlbName := f.lb.nlbs[z.index].AttrDnsName()
+		// The image runs `flotilla daemon` as 10001:10001 with
+		// FLOTILLA_DATA=/data; these are the settings that differ on AWS
+		// (the S3 ones are added by setEnvironment, under the condition).
+		env := map[string]*string{
+			"FLOTILLA_PEERNAME":       s(z.Peer()),
+			"FLOTILLA_GATEWAY_LISTEN": s("0.0.0.0:8080"),
+			"FLOTILLA_API_LISTEN":     s("0.0.0.0:9094"),
+			"FLOTILLA_PINSVC_LISTEN":  s("0.0.0.0:9097"),
+			"FLOTILLA_OPS_LISTEN":     s("0.0.0.0:9090"),
+			"FLOTILLA_RPC_LISTEN":     s("127.0.0.1:5001"), // Kubo RPC never leaves the task
+			"FLOTILLA_CLUSTER_LISTEN": s("0.0.0.0:9096"),
+			// Every peer resolves to all tasks; the cluster forms once
+			// three found each other, and a replaced task rejoins. The
+			// announce address (task IP) and zone (task metadata) are
+			// detected by the daemon.
+			"FLOTILLA_JOIN":             f.disc.join,
+			"FLOTILLA_BOOTSTRAP_EXPECT": s("3"),
+			// What other IPFS nodes dial: this node's own NLB.
+			"FLOTILLA_SWARM_ANNOUNCE": awscdk.Fn_Join(s(""), &[]*string{
+				s("/dns4/"), nlbName, s("/tcp/4001,/dns4/"), nlbName, s("/udp/4001/quic-v1"),
+			}),
+			// The ALB is in the VPC: its X-Forwarded-For is believed.
+			"FLOTILLA_API_TRUSTED_PROXIES": f.p.vpcCIDR.ValueAsString(),
+		}
 		ctr := td.AddContainer(s("flotilla"), &awsecs.ContainerDefinitionOptions{
 			Image:     awsecs.ContainerImage_FromRegistry(f.p.imageURI.ValueAsString(), nil),
 			Essential: b(true),
-			// The image runs `flotilla daemon` as 10001:10001 with
-			// FLOTILLA_DATA=/data; these are the settings that differ on AWS.
-			Environment: &map[string]*string{
-				"FLOTILLA_PEERNAME":       s(z.Peer()),
-				"FLOTILLA_GATEWAY_LISTEN": s("0.0.0.0:8080"),
-				"FLOTILLA_API_LISTEN":     s("0.0.0.0:9094"),
-				"FLOTILLA_PINSVC_LISTEN":  s("0.0.0.0:9097"),
-				"FLOTILLA_OPS_LISTEN":     s("0.0.0.0:9090"),
-				"FLOTILLA_RPC_LISTEN":     s("127.0.0.1:5001"), // Kubo RPC never leaves the task
-				"FLOTILLA_CLUSTER_LISTEN": s("0.0.0.0:9096"),
-				// Every peer resolves to all tasks; the cluster forms once
-				// three found each other, and a replaced task rejoins. The
-				// announce address (task IP) and zone (task metadata) are
-				// detected by the daemon.
-				"FLOTILLA_JOIN":             f.disc.join,
-				"FLOTILLA_BOOTSTRAP_EXPECT": s("3"),
-				// What other IPFS nodes dial: this node's own NLB.
-				"FLOTILLA_SWARM_ANNOUNCE": awscdk.Fn_Join(s(""), &[]*string{
-					s("/dns4/"), nlbName, s("/tcp/4001,/dns4/"), nlbName, s("/udp/4001/quic-v1"),
-				}),
-				// The ALB is in the VPC: its X-Forwarded-For is believed.
-				"FLOTILLA_API_TRUSTED_PROXIES": f.p.vpcCIDR.ValueAsString(),
-			},
-			Secrets: f.sec.containerSecrets(),
+			Secrets:   f.sec.containerSecrets(),
 			Logging: awsecs.LogDriver_AwsLogs(&awsecs.AwsLogDriverProps{
 				StreamPrefix: s("flotilla"),
 				LogGroup:     awslogs.LogGroup_FromLogGroupName(f.stack, s(z.id("ImportedLogGroup")), logs.Ref()),
@@ -121,6 +127,7 @@ func newServices(f *FlotillaStack) []service {
 			},
 		})
 		ctr.AddMountPoints(&awsecs.MountPoint{ContainerPath: s("/data"), SourceVolume: s("data"), ReadOnly: b(false)})
+		setEnvironment(f, td, env, st.bucket)
 
 		lbs := []interface{}{&awsecs.CfnService_LoadBalancerProperty{
 			ContainerName: s("flotilla"), ContainerPort: n(swarmPort), TargetGroupArn: f.lb.swarm[z.index].Ref(),
@@ -175,4 +182,36 @@ func newServices(f *FlotillaStack) []service {
 		svcs = append(svcs, service{z: z, svc: svc, logGroup: logs})
 	}
 	return svcs
+}
+
+// setEnvironment writes the container's Environment: env, sorted by name,
+// then, with Storage=s3 only, the settings of the shared bucket. Each of
+// those is a list element under Fn::If that AWS::NoValue drops otherwise,
+// so that the EFS layouts run with exactly the flatfs settings (the daemon
+// refuses --s3-* settings with --blockstore flatfs). The L2 container
+// takes only unconditional values, hence the override of the whole list.
+// No credentials: the AWS SDK in the task finds the task role.
+func setEnvironment(f *FlotillaStack, td awsecs.TaskDefinition, env map[string]*string, bucket awss3.CfnBucket) {
+	names := make([]string, 0, len(env))
+	for name := range env {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var list []interface{}
+	for _, name := range names {
+		list = append(list, map[string]interface{}{"Name": name, "Value": env[name]})
+	}
+	for _, v := range []struct {
+		name  string
+		value interface{}
+	}{
+		{"FLOTILLA_BLOCKSTORE", "s3"},
+		{"FLOTILLA_S3_BUCKET", bucket.Ref()},
+		{"FLOTILLA_S3_PREFIX", s3Prefix},
+		{"FLOTILLA_S3_REGION", awscdk.Aws_REGION()}, // the bucket is the stack's, in its region
+		{"FLOTILLA_S3_SHARED", "true"},              // one bucket and prefix for the three nodes
+	} {
+		list = append(list, ifAny(f.c.s3, map[string]interface{}{"Name": v.name, "Value": v.value}, noValue()))
+	}
+	td.Node().DefaultChild().(awsecs.CfnTaskDefinition).AddPropertyOverride(s("ContainerDefinitions.0.Environment"), list)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/constructs-go/constructs/v10"
 )
 
@@ -54,6 +55,9 @@ type FlotillaStack struct {
 	lb    balancers
 	cdn   distributions
 	svc   []service
+	// bucket holds the blocks with Storage=s3, a conditional resource:
+	// refer to it only under c.s3. Built with the task roles by newServices.
+	bucket awss3.CfnBucket
 }
 
 // NewFlotillaStack lays out the deployment, one concern per function, in

@@ -115,6 +115,12 @@ func TestCDKAssertions(t *testing.T) {
 		"the admin distribution HTTPS only": func() {
 			assert.HasResourceProperties(s("AWS::CloudFront::Distribution"), like("DistributionConfig", like("DefaultCacheBehavior", like("ViewerProtocolPolicy", "https-only"))))
 		},
+		"the blocks bucket (Storage=s3) encrypted, private, aborting stale uploads": func() {
+			assert.HasResourceProperties(s("AWS::S3::Bucket"), like(
+				"BucketEncryption", like("ServerSideEncryptionConfiguration", assertions.Match_ArrayWith(&[]any{like("ServerSideEncryptionByDefault", like("SSEAlgorithm", "AES256"))})),
+				"PublicAccessBlockConfiguration", obj("BlockPublicAcls", true, "BlockPublicPolicy", true, "IgnorePublicAcls", true, "RestrictPublicBuckets", true),
+				"LifecycleConfiguration", like("Rules", assertions.Match_ArrayWith(&[]any{like("AbortIncompleteMultipartUpload", obj("DaysAfterInitiation", 1), "Status", "Enabled")}))))
+		},
 		"a 64-digit cluster secret generated": func() {
 			assert.HasResourceProperties(s("AWS::SecretsManager::Secret"), like("GenerateSecretString", like("PasswordLength", 64, "ExcludeUppercase", true)))
 		},

@@ -28,7 +28,7 @@ import (
 const readRate = 20
 
 func TestStack(t *testing.T) {
-	s := requireTools(t)
+	s := requireTools(t, "")
 	s.secrets = filepath.Join(t.TempDir(), "secrets")
 	s.script("down", "wipe") // what a failed earlier run may have left
 	start := time.Now()

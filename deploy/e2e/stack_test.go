@@ -41,9 +41,11 @@ const (
 
 var nodes = []string{"node-a", "node-b", "node-c"}
 
-// stack drives the compose stack of deploy/compose.yaml.
+// stack drives the compose stack of deploy/compose.yaml, and with storage
+// s3 its S3 variant (compose.s3.yaml laid over it).
 type stack struct {
 	t       *testing.T
+	storage string // "" (flatfs) or "s3": FLOTILLA_STORAGE of compose.sh
 	secrets string // the generated secrets directory
 	cred    string // admin:password
 	ctlBin  string // ipfs-cluster-ctl
@@ -53,8 +55,9 @@ type stack struct {
 }
 
 // requireTools fails, in CI, or skips, elsewhere, when the Docker engine is
-// missing; the images must have been built (make compose-test builds them).
-func requireTools(t *testing.T) *stack {
+// missing; the images must have been built (make compose-test builds them),
+// the S3 server's too for storage s3.
+func requireTools(t *testing.T, storage string) *stack {
 	t.Helper()
 	for _, tool := range []string{"docker", "docker-compose"} {
 		if out, err := exec.Command(tool, "version").CombinedOutput(); err != nil {
@@ -65,12 +68,16 @@ func requireTools(t *testing.T) *stack {
 			t.Skip(msg + "; skipped outside CI")
 		}
 	}
-	for _, img := range []string{"flotilla:latest", "flotilla-lb:v2.11.9"} {
+	images := []string{"flotilla:latest", "flotilla-lb:v2.11.9"}
+	if storage == "s3" {
+		images = append(images, s3Image)
+	}
+	for _, img := range images {
 		if err := exec.Command("docker", "image", "inspect", img).Run(); err != nil {
-			t.Fatalf("image %s is missing: run make image lb-image (make compose-test does)", img)
+			t.Fatalf("image %s is missing: run make image lb-image s3-image (make compose-test does)", img)
 		}
 	}
-	s := &stack{t: t, client: &http.Client{Timeout: 30 * time.Second}}
+	s := &stack{t: t, storage: storage, client: &http.Client{Timeout: 30 * time.Second}}
 	for _, v := range []struct {
 		env string
 		to  *string
@@ -90,6 +97,7 @@ func requireTools(t *testing.T) *stack {
 func (s *stack) env() []string {
 	return append(os.Environ(),
 		"FLOTILLA_PROJECT="+project,
+		"FLOTILLA_STORAGE="+s.storage,
 		"FLOTILLA_SECRETS="+s.secrets,
 		"FLOTILLA_BIN="+s.flBin,
 		"FLOTILLA_REPAIR_AFTER="+repairAfter.String(),
@@ -109,10 +117,19 @@ func (s *stack) script(args ...string) string {
 	return string(out)
 }
 
+// composeArgs names the test's project and its compose files.
+func (s *stack) composeArgs(args ...string) []string {
+	files := []string{"-p", project, "-f", "../compose.yaml"}
+	if s.storage == "s3" {
+		files = append(files, "-f", "../compose.s3.yaml")
+	}
+	return append(files, args...)
+}
+
 // compose runs docker-compose on the test's project.
 func (s *stack) compose(args ...string) string {
 	s.t.Helper()
-	cmd := exec.Command("docker-compose", append([]string{"-p", project, "-f", "../compose.yaml"}, args...)...)
+	cmd := exec.Command("docker-compose", s.composeArgs(args...)...)
 	cmd.Env = s.env()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -198,9 +215,15 @@ func (s *stack) waitReady(svc string, timeout time.Duration) time.Duration {
 
 // ctl runs ipfs-cluster-ctl against the load balancer.
 func (s *stack) ctl(args ...string) (string, error) {
+	return s.ctlAt("127.0.0.1", args...)
+}
+
+// ctlAt runs ipfs-cluster-ctl against the REST API on host (the load
+// balancer's 127.0.0.1, or a node's address).
+func (s *stack) ctlAt(host string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, s.ctlBin, append([]string{"--host", "/ip4/127.0.0.1/tcp/9094", "--force-http", "--basic-auth", s.cred}, args...)...)
+	cmd := exec.CommandContext(ctx, s.ctlBin, append([]string{"--host", "/ip4/" + host + "/tcp/9094", "--force-http", "--basic-auth", s.cred}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -221,7 +244,14 @@ func (s *stack) mustCtl(args ...string) string {
 // ipfs runs Kubo's CLI against the load balancer's Kubo RPC port.
 func (s *stack) ipfs(args ...string) string {
 	s.t.Helper()
-	cmd := exec.Command(s.kuboBin, append([]string{"--api", "/ip4/127.0.0.1/tcp/5001", "--api-auth", "basic:" + s.cred}, args...)...)
+	return s.ipfsAt("127.0.0.1", args...)
+}
+
+// ipfsAt runs Kubo's CLI against the Kubo RPC API on host (the load
+// balancer's 127.0.0.1, or a node's address).
+func (s *stack) ipfsAt(host string, args ...string) string {
+	s.t.Helper()
+	cmd := exec.Command(s.kuboBin, append([]string{"--api", "/ip4/" + host + "/tcp/5001", "--api-auth", "basic:" + s.cred}, args...)...)
 	cmd.Env = append(os.Environ(), "IPFS_PATH="+s.t.TempDir())
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -486,7 +516,7 @@ func (s *stack) get(url string, want []byte) error {
 
 // logs puts the end of every service's log into the test's output.
 func (s *stack) logs() {
-	cmd := exec.Command("docker-compose", "-p", project, "-f", "../compose.yaml", "logs", "--no-color", "--tail", "60")
+	cmd := exec.Command("docker-compose", s.composeArgs("logs", "--no-color", "--tail", "60")...)
 	cmd.Env = s.env()
 	out, _ := cmd.CombinedOutput()
 	s.t.Logf("the stack's logs (last 60 lines per service):\n%s", out)

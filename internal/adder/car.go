@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/flotilla-ipfs/flotilla/internal/block"
 	"io"
 
 	"github.com/ipfs/boxo/files"
@@ -14,7 +15,6 @@ import (
 	car "github.com/ipld/go-car/v2"
 
 	"github.com/flotilla-ipfs/flotilla/internal/blockstream"
-	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 	"github.com/flotilla-ipfs/flotilla/internal/restapi"
 )
 
@@ -45,7 +45,7 @@ func addCAR(ctx context.Context, stream *blockstream.Stream, upload files.Direct
 		return nil, bad("%s: expected a CAR file, not a directory or a symlink", name)
 	}
 	defer f.Close()
-	br, err := car.NewBlockReader(f, car.MaxAllowedSectionSize(ipfs.MaxBlockSize+1024))
+	br, err := car.NewBlockReader(f, car.MaxAllowedSectionSize(block.MaxSize+1024))
 	if err != nil {
 		return nil, badCAR(err)
 	}
@@ -69,8 +69,8 @@ func addCAR(ctx context.Context, stream *blockstream.Stream, upload files.Direct
 		if err != nil {
 			return nil, badCAR(err)
 		}
-		if len(b.RawData()) > ipfs.MaxBlockSize {
-			return nil, bad("block %s is %d bytes: %v", b.Cid(), len(b.RawData()), ipfs.ErrBlockTooBig)
+		if len(b.RawData()) > block.MaxSize {
+			return nil, bad("block %s is %d bytes: %v", b.Cid(), len(b.RawData()), block.ErrTooBig)
 		}
 		total += uint64(len(b.RawData()))
 		if b.Cid().Equals(root) {

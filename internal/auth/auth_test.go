@@ -233,6 +233,15 @@ func TestTokens(t *testing.T) {
 	}
 	f.records.lag = false
 
+	// A token is also its user's password, for clients that speak only
+	// Basic (docker login); another user's name with it fails.
+	if w := f.do("POST", "/pins/x", "192.0.2.1:1", basic("admin", tok)); w.Code != 200 || w.Body.String() != "admin/pin" {
+		t.Fatalf("token as the password: %d %q", w.Code, w.Body)
+	}
+	if w := f.do("GET", "/pins", "192.0.2.1:1", basic("reader", tok)); w.Code != 401 {
+		t.Fatalf("admin's token as reader's password: %d, want 401", w.Code)
+	}
+
 	// A reader's token never exceeds the reader's scope, whatever it says.
 	_, readerTok, err := f.tokens.Issue(ctx, "reader", ScopeAdmin, time.Hour, "")
 	if err != nil {

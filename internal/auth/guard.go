@@ -175,6 +175,15 @@ func (g *Guard) Wrap(api string, rule Rule, fail ErrorWriter, h http.Handler) ht
 // authenticate reads the request's credentials.
 func (g *Guard) authenticate(r *http.Request) (Principal, error) {
 	if user, pass, ok := r.BasicAuth(); ok {
+		if g.cfg.Tokens != nil && looksLikeToken(pass) {
+			// A token works as the password of its user: clients that
+			// only speak Basic (docker login) can use tokens too.
+			p, err := g.token(r.Context(), pass)
+			if err == nil && p.User != user {
+				err = fmt.Errorf("invalid token: it is %s's, not %s's", p.User, user)
+			}
+			return p, err
+		}
 		u, err := g.checkPassword(user, pass)
 		if err != nil {
 			return Principal{}, err
@@ -186,22 +195,33 @@ func (g *Guard) authenticate(r *http.Request) (Principal, error) {
 		if g.cfg.Tokens == nil {
 			return Principal{}, errors.New("tokens are not accepted here")
 		}
-		p, err := g.cfg.Tokens.Verify(r.Context(), strings.TrimSpace(h[7:]))
-		if err != nil {
-			return Principal{}, err
-		}
-		// A token outlives neither its user nor the user's scope.
-		u, ok := g.users[p.User]
-		if !ok {
-			return Principal{}, errors.New("invalid token: its user no longer exists")
-		}
-		p.Scope = min(p.Scope, u.Scope)
-		return p, nil
+		return g.token(r.Context(), strings.TrimSpace(h[7:]))
 	}
 	if h != "" {
 		return Principal{}, errors.New("unsupported authorization scheme (use Basic or Bearer)")
 	}
 	return Principal{}, errors.New("no credentials")
+}
+
+// token verifies a bearer token. A token outlives neither its user nor
+// the user's scope.
+func (g *Guard) token(ctx context.Context, raw string) (Principal, error) {
+	p, err := g.cfg.Tokens.Verify(ctx, raw)
+	if err != nil {
+		return Principal{}, err
+	}
+	u, ok := g.users[p.User]
+	if !ok {
+		return Principal{}, errors.New("invalid token: its user no longer exists")
+	}
+	p.Scope = min(p.Scope, u.Scope)
+	return p, nil
+}
+
+// looksLikeToken tells a JWT (three base64url parts, a JSON header first)
+// from a password: passwords are never checked as tokens or the reverse.
+func looksLikeToken(s string) bool {
+	return strings.HasPrefix(s, "eyJ") && strings.Count(s, ".") == 2
 }
 
 // checkPassword verifies Basic credentials, from the cache when the same

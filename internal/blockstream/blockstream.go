@@ -41,13 +41,11 @@ import (
 
 	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
-
-	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 )
 
 // Store is a peer's node as the end of block streams: where the blocks of
 // a stream land, durably, and where the roots of the DAGs a stream carried
-// whole wait for their pin. *ipfs.Node is one.
+// whole wait for their pin. *ipfs.Node is one (guarded in the daemon).
 type Store interface {
 	// PinLock holds garbage collection off until unlock is called; a
 	// stream's blocks are written and its roots marked under it.
@@ -60,8 +58,6 @@ type Store interface {
 	// ttl, or until their pin takes the mark.
 	MarkReceived(roots []cid.Cid, ttl time.Duration)
 }
-
-var _ Store = (*ipfs.Node)(nil)
 
 // SendFunc carries a stream to the peer at addr: body is the stream's
 // frames, read until the trailer; the answer is the peer's Ack, once every

@@ -6,12 +6,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/flotilla-ipfs/flotilla/internal/block"
 	"io"
 
 	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
-
-	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 )
 
 // The wire format of a stream (see the package documentation): frames of
@@ -81,8 +80,8 @@ func readFrame(r *bufio.Reader, alloc func(n int) []byte) (frame, error) {
 	if err != nil {
 		return frame{}, frameErr(err)
 	}
-	if size > ipfs.MaxBlockSize {
-		return frame{}, fmt.Errorf("%w: block %s is %d bytes: %w", ErrBadFrame, c, size, ipfs.ErrBlockTooBig)
+	if size > block.MaxSize {
+		return frame{}, fmt.Errorf("%w: block %s is %d bytes: %w", ErrBadFrame, c, size, block.ErrTooBig)
 	}
 	data := alloc(int(size))
 	if _, err := io.ReadFull(r, data); err != nil {

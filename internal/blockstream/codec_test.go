@@ -4,13 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"github.com/flotilla-ipfs/flotilla/internal/block"
 	"io"
 	"testing"
 
 	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
-
-	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 )
 
 // Frames round-trip, and no input makes readFrame panic or hand out a
@@ -41,7 +40,7 @@ func FuzzReadFrame(f *testing.F) {
 					}
 					return nil
 				}
-				if !f.end && len(f.block.RawData()) > ipfs.MaxBlockSize {
+				if !f.end && len(f.block.RawData()) > block.MaxSize {
 					t.Fatalf("block of %d bytes", len(f.block.RawData()))
 				}
 				out = append(out, f)

@@ -4,20 +4,19 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/flotilla-ipfs/flotilla/internal/block"
 	"io"
 	"sync"
 
 	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
 	"golang.org/x/sync/errgroup"
-
-	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 )
 
 // Receive reads one stream from body into store and answers it: every
-// block verified against its CID (ipfs.VerifyBlock), written in batches
+// block verified against its CID (block.Verify), written in batches
 // while the reading goes on, and synced; then the roots of the trailer
-// are marked received. A failure wraps ErrBadFrame or ipfs.ErrBadBlock
+// are marked received. A failure wraps ErrBadFrame or block.ErrBad
 // for a stream the sender must not send again, ErrStreamCut for one that
 // ended early. Blocks written before a failure stay, unpinned, for the
 // next garbage collection.
@@ -28,7 +27,7 @@ func Receive(ctx context.Context, store Store, body io.Reader) (Ack, error) {
 	defer unlock()
 	ack, roots, err := receiveBlocks(ctx, body, func(ctx context.Context, bs []blocks.Block) error {
 		for _, b := range bs {
-			if err := ipfs.VerifyBlock(b); err != nil {
+			if err := block.Verify(b); err != nil {
 				return err
 			}
 		}
@@ -51,7 +50,7 @@ func Receive(ctx context.Context, store Store, body io.Reader) (Ack, error) {
 // batches and streams. A batch is committed before its buffer could
 // overflow (receiveBatchBytes, plus one block at most).
 var batchBufs = sync.Pool{New: func() any {
-	b := make([]byte, 0, receiveBatchBytes+ipfs.MaxBlockSize)
+	b := make([]byte, 0, receiveBatchBytes+block.MaxSize)
 	return &b
 }}
 

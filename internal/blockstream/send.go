@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/flotilla-ipfs/flotilla/internal/block"
 	"io"
 	"log/slog"
 	"sync"
@@ -13,8 +14,6 @@ import (
 	cid "github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
 	"golang.org/x/sync/semaphore"
-
-	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 )
 
 // Stream sends blocks to a fixed set of peers. It is made for one add:
@@ -131,8 +130,8 @@ func (s *Stream) send(r *remoteSink) {
 func (s *Stream) Put(ctx context.Context, bs []blocks.Block) error {
 	out := make([]blocks.Block, 0, len(bs))
 	for _, b := range bs {
-		if len(b.RawData()) > ipfs.MaxBlockSize {
-			return fmt.Errorf("block %s is %d bytes: %w", b.Cid(), len(b.RawData()), ipfs.ErrBlockTooBig)
+		if len(b.RawData()) > block.MaxSize {
+			return fmt.Errorf("block %s is %d bytes: %w", b.Cid(), len(b.RawData()), block.ErrTooBig)
 		}
 		if b.Cid().Prefix().MhType == mh.IDENTITY {
 			continue // the data is in the CID: never stored, never sent

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/flotilla-ipfs/flotilla/internal/block"
 	"io"
 	"slices"
 	"strings"
@@ -17,8 +18,6 @@ import (
 	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
-
-	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 )
 
 // memStore is a node in memory that records what a stream did to it.
@@ -254,12 +253,12 @@ func TestReceiveRefuses(t *testing.T) {
 		body []byte
 		want error
 	}{
-		{"forged block", append(frames(good, forged), trailer...), ipfs.ErrBadBlock},
+		{"forged block", append(frames(good, forged), trailer...), block.ErrBad},
 		{"no trailer", frames(good), ErrStreamCut},
 		{"cut in a frame", frames(good)[:5], ErrStreamCut},
 		{"empty", nil, ErrStreamCut},
 		{"data after the trailer", append(append(frames(good), trailer...), 1), ErrBadFrame},
-		{"block too big", append(appendFrameHeader(nil, blocks.NewBlock(make([]byte, ipfs.MaxBlockSize+1))), 0), ipfs.ErrBlockTooBig},
+		{"block too big", append(appendFrameHeader(nil, blocks.NewBlock(make([]byte, block.MaxSize+1))), 0), block.ErrTooBig},
 		{"CID too long", binary.AppendUvarint(nil, maxFrameCid+1), ErrBadFrame},
 		{"not a CID", []byte{3, 1, 2, 3}, ErrBadFrame},
 		{"too many roots", append(frames(good), 0, 0xff, 0xff, 0xff, 0xff, 0x0f), ErrBadFrame},

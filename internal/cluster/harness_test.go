@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/ipfs/boxo/files"
 	cid "github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
 
 	"github.com/flotilla-ipfs/flotilla/internal/importer"
 	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
@@ -60,6 +61,10 @@ type testPeer struct {
 	// offline peers run no swarm (--offline): the cluster transport is
 	// their only link.
 	offline bool
+	// packs is set when the blocks are in a shared S3 bucket, and
+	// stopPacks stops its Run.
+	packs     *SharedPacks
+	stopPacks func()
 }
 
 type testCluster struct {
@@ -70,6 +75,9 @@ type testCluster struct {
 	tune   func(*Config) // applied to each new peer's config, if set
 	// offline: new peers run without a swarm.
 	offline bool
+	// openBlocks, if set, opens a peer's block store instead of an
+	// unsynced flatfs, with the packs it shares if any (s3packs_test.go).
+	openBlocks func(tp *testPeer) (ds.Batching, *SharedPacks)
 }
 
 func testConfig() Config {
@@ -127,8 +135,10 @@ func (tc *testCluster) start(tp *testPeer) {
 	if tp.repo, err = repo.Open(tp.dir); err != nil {
 		t.Fatal(err)
 	}
-	b, err := storage.OpenBlocks(filepath.Join(tp.dir, "blocks"), storage.Config{Shard: "next-to-last/2", NoSync: true})
-	if err != nil {
+	var b ds.Batching
+	if tc.openBlocks != nil {
+		b, tp.packs = tc.openBlocks(tp)
+	} else if b, err = storage.OpenBlocks(ctx, filepath.Join(tp.dir, "blocks"), storage.Config{Shard: "next-to-last/2", NoSync: true}, storage.Deps{}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := storage.OpenMeta(filepath.Join(tp.dir, "meta"))
@@ -191,6 +201,12 @@ func (tc *testCluster) start(tp *testPeer) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if tp.packs != nil {
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); tp.packs.Run(pctx, tp.peer, b.(PackIndex)) }()
+		tp.stopPacks = func() { cancel(); <-done }
+	}
 	t.Cleanup(tp.stop)
 }
 
@@ -198,6 +214,10 @@ func (tc *testCluster) start(tp *testPeer) {
 func (tp *testPeer) stop() {
 	if tp.peer == nil {
 		return
+	}
+	if tp.stopPacks != nil {
+		tp.stopPacks()
+		tp.stopPacks = nil
 	}
 	tp.peer.Stop()
 	tp.node.Close()

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/flotilla-ipfs/flotilla/internal/block"
 	"io"
 	"net"
 	"net/http"
@@ -17,7 +18,6 @@ import (
 	"github.com/flotilla-ipfs/flotilla/internal/blockstream"
 	"github.com/flotilla-ipfs/flotilla/internal/clusternet"
 	"github.com/flotilla-ipfs/flotilla/internal/consensus"
-	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 	"github.com/flotilla-ipfs/flotilla/internal/pin"
 	"github.com/flotilla-ipfs/flotilla/internal/placement"
 	"github.com/flotilla-ipfs/flotilla/internal/state"
@@ -208,7 +208,7 @@ var errorKinds = []struct {
 }{
 	{pin.ErrInvalid, "invalid", http.StatusBadRequest},
 	{blockstream.ErrBadFrame, "invalid", http.StatusBadRequest}, // a block stream's
-	{ipfs.ErrBadBlock, "invalid", http.StatusBadRequest},
+	{block.ErrBad, "invalid", http.StatusBadRequest},
 	{pin.ErrNotFound, "not_found", http.StatusNotFound},
 	{pin.ErrUnavailable, "unavailable", http.StatusServiceUnavailable},
 	{placement.ErrNotEnoughPeers, "placement", http.StatusConflict},

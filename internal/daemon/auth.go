@@ -75,7 +75,7 @@ func guardServices(cfg Config, tokens *auth.Tokens, services []service, log *slo
 		path = filepath.Join(cfg.Data, DefaultUsersFile)
 		exposed := ""
 		for _, s := range services {
-			if _, ok := adminAPIs[s.name]; ok && s.addr != "" && !loopbackOnly(s.addr) {
+			if _, _, ok := adminAPI(cfg, s.name); ok && s.addr != "" && !loopbackOnly(s.addr) {
 				exposed = s.name + " on " + s.addr
 				break
 			}
@@ -125,11 +125,11 @@ func guardServices(cfg Config, tokens *auth.Tokens, services []service, log *slo
 		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
 	}
 	for i, s := range services {
-		api, ok := adminAPIs[s.name]
+		rule, fail, ok := adminAPI(cfg, s.name)
 		if !ok {
 			continue
 		}
-		services[i].handler = guard.Wrap(s.name, api.rule, api.fail, s.handler)
+		services[i].handler = guard.Wrap(s.name, rule, fail, s.handler)
 		services[i].tls = tlsConf
 	}
 	log.Info("admin APIs", "auth", guard.Enabled(), "users", len(users), "users_file", path, "tls", tlsConf != nil)

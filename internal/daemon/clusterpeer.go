@@ -68,7 +68,7 @@ func startCluster(ctx context.Context, cfg Config, st *Stores, node *ipfs.Node, 
 		cc.Zone = ecsZone(ctx)
 	}
 	id := st.Repo.ID.String()
-	blocksDir := st.Repo.Dir("blocks")
+	blocksDir := st.BlocksDir
 	peer, err := cluster.Start(ctx, cc, cluster.Deps{
 		Dir: st.Repo.Dir("cluster"), ID: id, Node: node, Logger: log, Listener: ln,
 		SwarmAddrs: swarmAddrsOf(nw, id),

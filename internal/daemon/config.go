@@ -15,6 +15,7 @@ import (
 	"github.com/flotilla-ipfs/flotilla/internal/gateway"
 	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 	"github.com/flotilla-ipfs/flotilla/internal/p2p"
+	"github.com/flotilla-ipfs/flotilla/internal/registry"
 	"github.com/flotilla-ipfs/flotilla/internal/restapi"
 	"github.com/flotilla-ipfs/flotilla/internal/storage"
 )
@@ -33,6 +34,8 @@ type Config struct {
 	APIListen     string
 	PinSvcListen  string
 	OpsListen     string
+	// RegistryListen serves the OCI registry (see Registry).
+	RegistryListen string
 	// Pprof serves Go's profiler on the ops address (off by default: it
 	// lets whoever reaches the port make the process work).
 	Pprof bool
@@ -43,6 +46,8 @@ type Config struct {
 	Gateway gateway.Config
 	API     restapi.Config
 	Auth    AuthConfig
+	// Registry is the OCI registry's: image replication, public pulls.
+	Registry registry.Config
 
 	// ClusterListen is the cluster port as a multiaddr or host:port;
 	// empty picks 0.0.0.0:9096, or 127.0.0.1:0 when offline.
@@ -74,6 +79,9 @@ func DefaultConfig() Config {
 		Gateway:       gateway.DefaultConfig(),
 		API:           restapi.DefaultConfig(),
 		Cluster:       cluster.DefaultConfig(),
+
+		RegistryListen: "127.0.0.1:5000",
+		Registry:       registry.DefaultConfig(),
 	}
 }
 
@@ -94,7 +102,7 @@ func (c Config) Validate() error {
 	}
 	for name, addr := range map[string]string{
 		"gateway-listen": c.GatewayListen, "rpc-listen": c.RPCListen, "api-listen": c.APIListen,
-		"pinsvc-listen": c.PinSvcListen, "ops-listen": c.OpsListen,
+		"pinsvc-listen": c.PinSvcListen, "ops-listen": c.OpsListen, "registry-listen": c.RegistryListen,
 	} {
 		if addr == "" {
 			continue
@@ -106,6 +114,9 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Storage.Validate(), c.Node.Validate(), c.Auth.validate(), c.Cluster.Validate())
 	if c.GatewayListen != "" {
 		errs = append(errs, c.Gateway.Validate())
+	}
+	if c.RegistryListen != "" {
+		errs = append(errs, c.Registry.Validate())
 	}
 	if !c.Offline {
 		errs = append(errs, c.P2P.Validate())

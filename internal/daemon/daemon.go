@@ -16,6 +16,7 @@ import (
 
 	"github.com/flotilla-ipfs/flotilla/internal/adder"
 	"github.com/flotilla-ipfs/flotilla/internal/auth"
+	"github.com/flotilla-ipfs/flotilla/internal/blockstream"
 	"github.com/flotilla-ipfs/flotilla/internal/cluster"
 	"github.com/flotilla-ipfs/flotilla/internal/gateway"
 	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
@@ -35,6 +36,8 @@ var (
 	_ pinsvc.Cluster   = (*cluster.Peer)(nil)
 	_ kuborpc.Cluster  = (*cluster.Peer)(nil)
 	_ adder.Cluster    = (*cluster.Peer)(nil)
+
+	_ blockstream.Store = (*ipfs.Node)(nil)
 )
 
 // shutdownGrace bounds how long in-flight requests may run after a stop.
@@ -48,13 +51,15 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 		return err
 	}
 	started := time.Now()
-	st, err := OpenStores(cfg.Data, cfg.Storage)
+	reg := newMetrics()
+	deps, packs := storageDeps(cfg, log, reg)
+	st, err := OpenStores(ctx, cfg.Data, cfg.Storage, deps)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
 
-	ops := newOps(st)
+	ops := newOps(st, reg)
 	nw, err := startNetwork(ctx, cfg, st.Repo, ops.reg)
 	if err != nil {
 		return err
@@ -85,6 +90,8 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 	// Stopped before the node: a graceful leave hands off leadership while
 	// everything still works.
 	defer func() { err = errors.Join(err, peer.Stop()) }()
+	stopPacks := sharePacks(ctx, packs, peer, st.S3)
+	defer stopPacks() // before the peer stops
 
 	gw, err := newGateway(cfg, node, ops, log)
 	if err != nil {
@@ -96,7 +103,7 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 	services := []service{
 		{name: "gateway", addr: cfg.GatewayListen, handler: gw},
 		{name: "rpc", addr: cfg.RPCListen, handler: kuborpc.NewHandler(kuborpc.Deps{
-			Node: node, Cluster: peer, Identity: st.Repo.Identity, RepoPath: st.Repo.Path, Config: settings, Logger: log.With("component", "rpc"),
+			Node: node, Cluster: peer, Identity: st.Repo.Identity, RepoPath: st.Repo.Path, Config: settings, S3: st.S3Stat, Logger: log.With("component", "rpc"),
 		})},
 		{name: "api", addr: cfg.APIListen, handler: restapi.NewHandler(cfg.API, restapi.Deps{
 			Cluster: restCluster{peer, nw}, Version: version.Get().Version, Commit: version.Get().Commit, Logger: log.With("component", "restapi"),
@@ -115,6 +122,9 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 			Cluster: peer, Logger: log.With("component", "pinsvc"), Owner: pinsvc.OwnerOf,
 		})},
 		{name: "ops", addr: cfg.OpsListen, handler: ops.handler(cfg.Pprof)},
+	}
+	if services, err = withRegistry(cfg, services, node, peer, log); err != nil {
+		return err
 	}
 	if err := guardServices(cfg, tokens, services, log); err != nil {
 		return err
@@ -158,6 +168,8 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 			listen.PinSvc = addr
 		case "ops":
 			listen.Ops = addr
+		case "registry":
+			listen.Registry = addr
 		}
 	}
 	if err := st.Repo.WriteListen(listen); err != nil {
@@ -188,7 +200,7 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 	}
 	ops.cluster = peer.Readiness
 	ops.serving.Store(true)
-	log.Info("ready", "peer_id", listen.PeerID, "gateway", listen.Gateway, "rpc", listen.RPC, "api", listen.API, "pinsvc", listen.PinSvc, "ops", listen.Ops, "cluster", listen.Cluster,
+	log.Info("ready", "peer_id", listen.PeerID, "gateway", listen.Gateway, "rpc", listen.RPC, "api", listen.API, "pinsvc", listen.PinSvc, "ops", listen.Ops, "registry", listen.Registry, "cluster", listen.Cluster,
 		"swarm", listen.Swarm, "offline", cfg.Offline, "data", st.Repo.Path, "took", time.Since(started).Round(time.Millisecond).String())
 	if ready != nil {
 		ready(listen)

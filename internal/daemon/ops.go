@@ -27,9 +27,15 @@ type ops struct {
 	cluster func() (bool, string) // the cluster peer's readiness; set before serving
 }
 
-func newOps(st *Stores) *ops {
+// newMetrics returns the process's metrics registry, with Go's and the
+// process's own series. The stores register theirs as they open.
+func newMetrics() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+func newOps(st *Stores, reg *prometheus.Registry) *ops {
 	return &ops{reg: reg, stores: st}
 }
 
@@ -59,7 +65,9 @@ func (o *ops) handler(profiler bool) http.Handler {
 
 // readiness probes each dependency with a read that must reach the disk
 // layer, bounded so a hung disk reports unready instead of hanging the probe,
-// and asks the cluster peer whether it takes traffic.
+// asks an S3 block store whether its bucket answers (a peer that cannot
+// read or write its blocks must not take traffic), and asks the cluster
+// peer whether it takes traffic.
 func (o *ops) readiness(ctx context.Context) (checks map[string]string, ready bool) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -72,6 +80,12 @@ func (o *ops) readiness(ctx context.Context) (checks map[string]string, ready bo
 		return "ok"
 	}
 	checks = map[string]string{"blocks": probe(o.stores.Blocks), "meta": probe(o.stores.Meta), "services": "starting", "cluster": "starting"}
+	if o.stores.S3 != nil {
+		checks["s3"] = "ok"
+		if err := o.stores.S3.Reachable(ctx); err != nil {
+			checks["s3"], ready = err.Error(), false
+		}
+	}
 	if !o.serving.Load() {
 		return checks, false
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 	"github.com/flotilla-ipfs/flotilla/internal/p2p"
 	"github.com/flotilla-ipfs/flotilla/internal/repo"
+	"github.com/flotilla-ipfs/flotilla/internal/s3store"
 	"github.com/flotilla-ipfs/flotilla/internal/storage"
 )
 
@@ -20,15 +21,26 @@ type Stores struct {
 	Repo   *repo.Repo
 	Blocks ds.Batching
 	Meta   ds.Batching
+	// BlocksDir holds the block store's local files (flatfs's blocks, or
+	// the S3 store's index and cache).
+	BlocksDir string
+	// S3 is Blocks when they are in S3 (--blockstore s3), for its health
+	// and figures; nil on flatfs.
+	S3 *s3store.Store
 }
 
 // OpenStores locks the data directory and opens both stores.
-func OpenStores(data string, cfg storage.Config) (*Stores, error) {
+func OpenStores(ctx context.Context, data string, cfg storage.Config, deps storage.Deps) (*Stores, error) {
 	r, err := repo.Open(data)
 	if err != nil {
 		return nil, err
 	}
-	blocks, err := storage.OpenBlocks(r.Dir("blocks"), cfg)
+	dir, err := storage.BlocksDir(r.Path, cfg)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	blocks, err := storage.OpenBlocks(ctx, dir, cfg, deps)
 	if err != nil {
 		r.Close()
 		return nil, err
@@ -39,7 +51,8 @@ func OpenStores(data string, cfg storage.Config) (*Stores, error) {
 		r.Close()
 		return nil, err
 	}
-	return &Stores{Repo: r, Blocks: blocks, Meta: meta}, nil
+	s3, _ := blocks.(*s3store.Store)
+	return &Stores{Repo: r, Blocks: blocks, Meta: meta, BlocksDir: dir, S3: s3}, nil
 }
 
 // Close closes the stores, then releases the lock.
@@ -54,9 +67,11 @@ type Local struct {
 	Node *ipfs.Node
 }
 
-// OpenLocal opens the data directory and an offline node on it.
+// OpenLocal opens the data directory and an offline node on it. On a
+// shared bucket the packs it writes are not recorded in the cluster (there
+// is none here): the other peers find them at their next start.
 func OpenLocal(ctx context.Context, data string, cfg Config, log *slog.Logger) (*Local, error) {
-	st, err := OpenStores(data, cfg.Storage)
+	st, err := OpenStores(ctx, data, cfg.Storage, storage.Deps{S3: s3store.Deps{Logger: log}})
 	if err != nil {
 		return nil, err
 	}

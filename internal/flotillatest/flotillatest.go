@@ -154,7 +154,7 @@ func startDaemon(t testing.TB, dir, probe string, env []string, extra ...string)
 	}
 	args := append([]string{"--data", dir, "--log-format", "json", "daemon",
 		"--rpc-listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0",
-		"--api-listen", "127.0.0.1:0", "--pinsvc-listen", "127.0.0.1:0",
+		"--api-listen", "127.0.0.1:0", "--pinsvc-listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0",
 		// Before the caller's flags, which may override it (the last one wins).
 		"--cluster-listen", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(Binary(t), args...)

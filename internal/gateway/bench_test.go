@@ -18,7 +18,7 @@ import (
 func newDiskNode(b *testing.B) *ipfs.Node {
 	b.Helper()
 	dir := b.TempDir()
-	blocks, err := storage.OpenBlocks(dir+"/blocks", storage.DefaultConfig())
+	blocks, err := storage.OpenBlocks(context.Background(), dir+"/blocks", storage.DefaultConfig(), storage.Deps{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func BenchmarkImport(b *testing.B) {
 			return dagOver(dssync.MutexWrap(ds.NewNullDatastore()))
 		}},
 		{"flatfs", func(b *testing.B) ipld.DAGService {
-			d, err := storage.OpenBlocks(b.TempDir(), storage.DefaultConfig())
+			d, err := storage.OpenBlocks(context.Background(), b.TempDir(), storage.DefaultConfig(), storage.Deps{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/flotilla-ipfs/flotilla/internal/block"
 
 	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
@@ -11,13 +12,6 @@ import (
 	mc "github.com/multiformats/go-multicodec"
 	mh "github.com/multiformats/go-multihash"
 )
-
-// MaxBlockSize is the largest block the node accepts: the bitswap
-// specification's limit, beyond which peers cannot exchange a block.
-const MaxBlockSize = 2 << 20
-
-// ErrBlockTooBig marks a block over MaxBlockSize.
-var ErrBlockTooBig = errors.New("block is over 2MiB: big blocks can't be exchanged with other peers")
 
 // ErrPinned marks a removal refused because the block is pinned.
 var ErrPinned = errors.New("pinned")
@@ -51,8 +45,8 @@ type BlockPutOptions struct {
 
 // BlockPut stores data as a block and returns its CID.
 func (n *Node) BlockPut(ctx context.Context, data []byte, o BlockPutOptions) (cid.Cid, error) {
-	if len(data) > MaxBlockSize && !o.AllowBig {
-		return cid.Undef, ErrBlockTooBig
+	if len(data) > block.MaxSize && !o.AllowBig {
+		return cid.Undef, block.ErrTooBig
 	}
 	codecName, hashName := o.Codec, o.Hash
 	if codecName == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/flotilla-ipfs/flotilla/internal/block"
 	"io"
 
 	"github.com/ipfs/boxo/ipld/merkledag"
@@ -31,7 +32,7 @@ type ImportResult struct {
 // requires its whole DAG to be present: either all roots are pinned or none.
 func (n *Node) DagImport(ctx context.Context, r io.Reader, pinRoots bool) (ImportResult, error) {
 	var res ImportResult
-	br, err := car.NewBlockReader(r, car.MaxAllowedSectionSize(MaxBlockSize+1024))
+	br, err := car.NewBlockReader(r, car.MaxAllowedSectionSize(block.MaxSize+1024))
 	if err != nil {
 		return res, fmt.Errorf("%w: %v", ErrBadCAR, err)
 	}
@@ -56,8 +57,8 @@ func (n *Node) DagImport(ctx context.Context, r io.Reader, pinRoots bool) (Impor
 		if err != nil {
 			return res, fmt.Errorf("%w: block %d: %v", ErrBadCAR, res.Blocks+1, err)
 		}
-		if len(b.RawData()) > MaxBlockSize {
-			return res, fmt.Errorf("%w: block %s is %d bytes: %w", ErrBadCAR, b.Cid(), len(b.RawData()), ErrBlockTooBig)
+		if len(b.RawData()) > block.MaxSize {
+			return res, fmt.Errorf("%w: block %s is %d bytes: %w", ErrBadCAR, b.Cid(), len(b.RawData()), block.ErrTooBig)
 		}
 		batch = append(batch, b)
 		res.Blocks++

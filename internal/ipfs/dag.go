@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/flotilla-ipfs/flotilla/internal/block"
 	"io"
 
 	"github.com/ipfs/boxo/ipld/merkledag"
@@ -139,15 +140,15 @@ func (n *Node) DagPut(ctx context.Context, data io.Reader, o DagPutOptions) (cid
 		return cid.Undef, fmt.Errorf("%w: cannot encode %s: %v", ErrBadPath, store, err)
 	}
 	nb := basicnode.Prototype.Any.NewBuilder()
-	if err := decode(nb, io.LimitReader(data, 4*MaxBlockSize)); err != nil {
+	if err := decode(nb, io.LimitReader(data, 4*block.MaxSize)); err != nil {
 		return cid.Undef, fmt.Errorf("%w: input is not valid %s: %v", ErrBadPath, in, err)
 	}
 	var buf bytes.Buffer
 	if err := safeEncode(encode, nb.Build(), &buf); err != nil {
 		return cid.Undef, fmt.Errorf("%w: cannot store as %s: %v", ErrBadPath, store, err)
 	}
-	if buf.Len() > MaxBlockSize && !o.AllowBig {
-		return cid.Undef, ErrBlockTooBig
+	if buf.Len() > block.MaxSize && !o.AllowBig {
+		return cid.Undef, block.ErrTooBig
 	}
 	c, err := cid.Prefix{Version: 1, Codec: uint64(store), MhType: uint64(hash), MhLength: -1}.Sum(buf.Bytes())
 	if err != nil {

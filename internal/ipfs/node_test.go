@@ -23,7 +23,7 @@ import (
 func newNode(t testing.TB) *ipfs.Node {
 	t.Helper()
 	dir := t.TempDir()
-	blocks, err := storage.OpenBlocks(dir+"/blocks", storage.DefaultConfig())
+	blocks, err := storage.OpenBlocks(context.Background(), dir+"/blocks", storage.DefaultConfig(), storage.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

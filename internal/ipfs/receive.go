@@ -2,42 +2,13 @@ package ipfs
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
 	"time"
 
-	"github.com/ipfs/boxo/verifcid"
 	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
 	format "github.com/ipfs/go-ipld-format"
 )
-
-// ErrBadBlock marks a block whose bytes do not match its CID, or whose CID
-// uses a hash function the node does not accept.
-var ErrBadBlock = errors.New("invalid block")
-
-// VerifyBlock checks a block that came from elsewhere before it is stored:
-// at most MaxBlockSize, a hash function of boxo's default allowlist (as
-// bitswap accepts), and bytes that hash to the CID. Blocks built by this
-// node's own importer need no check.
-func VerifyBlock(b blocks.Block) error {
-	c := b.Cid()
-	if len(b.RawData()) > MaxBlockSize {
-		return fmt.Errorf("%w: block %s is %d bytes: %w", ErrBadBlock, c, len(b.RawData()), ErrBlockTooBig)
-	}
-	if err := verifcid.ValidateCid(verifcid.DefaultAllowlist, c); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrBadBlock, c, err)
-	}
-	sum, err := c.Prefix().Sum(b.RawData())
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrBadBlock, c, err)
-	}
-	if !sum.Equals(c) {
-		return fmt.Errorf("%w: the data of %s hashes to %s", ErrBadBlock, c, sum)
-	}
-	return nil
-}
 
 // PinLock holds garbage collection off until unlock is called: what adds,
 // pins and received streams hold while they write blocks that nothing
@@ -48,7 +19,7 @@ func (n *Node) PinLock(ctx context.Context) (unlock func()) {
 }
 
 // PutBlocks writes blocks to the blockstore as they are, in one batch:
-// blocks built here, or verified (VerifyBlock) when they came from
+// blocks built here, or verified (block.Verify) when they came from
 // elsewhere. They are durable once SyncBlocks returns.
 func (n *Node) PutBlocks(ctx context.Context, bs []blocks.Block) error {
 	return n.Blocks.PutMany(ctx, bs)

@@ -3,20 +3,19 @@ package ipfs_test
 import (
 	"context"
 	"errors"
+	"github.com/flotilla-ipfs/flotilla/internal/block"
 	"strings"
 	"testing"
 	"time"
 
 	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
-
-	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
 )
 
 func TestVerifyBlock(t *testing.T) {
 	good := blocks.NewBlock([]byte("good"))
 	forged, _ := blocks.NewBlockWithCid([]byte("forged"), good.Cid())
-	big := blocks.NewBlock(make([]byte, ipfs.MaxBlockSize+1))
+	big := blocks.NewBlock(make([]byte, block.MaxSize+1))
 	for _, tt := range []struct {
 		b    blocks.Block
 		want string // in the error; empty: valid
@@ -25,12 +24,12 @@ func TestVerifyBlock(t *testing.T) {
 		{forged, "hashes to"},
 		{big, "over 2MiB"},
 	} {
-		err := ipfs.VerifyBlock(tt.b)
+		err := block.Verify(tt.b)
 		switch {
 		case tt.want == "" && err != nil:
-			t.Errorf("VerifyBlock(%s) = %v, want nil", tt.b.Cid(), err)
-		case tt.want != "" && (!errors.Is(err, ipfs.ErrBadBlock) || !strings.Contains(err.Error(), tt.want)):
-			t.Errorf("VerifyBlock(%s) = %v, want an ErrBadBlock with %q", tt.b.Cid(), err, tt.want)
+			t.Errorf("block.Verify(%s) = %v, want nil", tt.b.Cid(), err)
+		case tt.want != "" && (!errors.Is(err, block.ErrBad) || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("block.Verify(%s) = %v, want an block.ErrBad with %q", tt.b.Cid(), err, tt.want)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/flotilla-ipfs/flotilla/internal/block"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -280,14 +281,14 @@ func (s *server) blockPut(ctx context.Context, req *request, res *response) erro
 		if !ok {
 			return badRequest("block/put takes files, not directories")
 		}
-		data, err := io.ReadAll(io.LimitReader(f, ipfs.MaxBlockSize+1))
+		data, err := io.ReadAll(io.LimitReader(f, block.MaxSize+1))
 		if err != nil {
 			return bodyError(ctx, err)
 		}
-		if len(data) > ipfs.MaxBlockSize && !opts.AllowBig {
-			return fmt.Errorf("%w: pass allow-big-block to override", ipfs.ErrBlockTooBig)
+		if len(data) > block.MaxSize && !opts.AllowBig {
+			return fmt.Errorf("%w: pass allow-big-block to override", block.ErrTooBig)
 		}
-		if len(data) > ipfs.MaxBlockSize {
+		if len(data) > block.MaxSize {
 			rest, err := io.ReadAll(f)
 			if err != nil {
 				return bodyError(ctx, err)
@@ -613,10 +614,14 @@ func (s *server) repoStat(ctx context.Context, req *request, res *response) erro
 	if err != nil {
 		return err
 	}
-	return res.single(RepoStat{
+	out := RepoStat{
 		RepoSize: st.RepoSize, NumObjects: st.NumObjects, RepoPath: s.RepoPath,
 		Version: "flotilla-" + version.Get().Version,
-	})
+	}
+	if s.S3 != nil {
+		out.S3 = s.S3()
+	}
+	return res.single(out)
 }
 
 func (s *server) repoVerify(ctx context.Context, req *request, res *response) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/flotilla-ipfs/flotilla/internal/block"
 	"io"
 	"log/slog"
 	"net/http"
@@ -27,6 +28,7 @@ type Deps struct {
 	Identity crypto.PrivKey // the peer's key, for id
 	RepoPath string         // reported by repo/stat
 	Config   func() any     // effective settings for config/show (secrets redacted)
+	S3       func() *S3Stat // the S3 block store's figures for repo/stat; nil, or nil result, on flatfs
 	Logger   *slog.Logger   // non-nil
 }
 
@@ -155,7 +157,7 @@ func status(err error) (int, int) {
 		}
 		return se.status, codeNormal
 	case errors.Is(err, ipfs.ErrBadPath), errors.Is(err, importer.ErrBadParams),
-		errors.Is(err, ipfs.ErrBadCAR), errors.Is(err, ipfs.ErrBlockTooBig),
+		errors.Is(err, ipfs.ErrBadCAR), errors.Is(err, block.ErrTooBig),
 		errors.Is(err, ipfs.ErrNotPinned), errors.Is(err, ipfs.ErrPinned),
 		errors.Is(err, ipfs.ErrBadRecord), errors.Is(err, ipfs.ErrNeedsAllowOffline),
 		errors.Is(err, verifcid.ErrPossiblyInsecureHashFunction), errors.Is(err, verifcid.ErrDigestTooSmall),

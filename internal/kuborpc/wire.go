@@ -108,13 +108,39 @@ type GcResult struct {
 	Error string   `json:",omitempty"`
 }
 
-// RepoStat answers repo/stat.
+// RepoStat answers repo/stat. S3 is flotilla's own, present when the
+// blocks are in S3 (--blockstore s3).
 type RepoStat struct {
 	RepoSize   uint64
 	StorageMax uint64
 	NumObjects uint64
 	RepoPath   string
 	Version    string
+	S3         *S3Stat `json:",omitempty"`
+}
+
+// S3Stat are the S3 block store's figures in repo/stat. The counts of
+// requests, bytes and cache reads are since the daemon started.
+type S3Stat struct {
+	Bucket        string
+	Prefix        string
+	Shared        bool
+	Packs         int64 // in the index, including those waiting for deletion
+	PacksDeleting int64
+	PackBytes     int64 // the packs' objects in S3
+	LiveBlocks    int64
+	LiveBytes     int64
+	LiveFraction  float64 // LiveBytes over PackBytes: what a compaction keeps
+	CacheBytes    int64   // in the local disk cache
+	CacheHits     int64
+	CacheMisses   int64
+	CacheHitRatio float64
+	// Requests counts the S3 requests by operation (GetObject,
+	// PutObject, ...), each attempt: what S3 bills.
+	Requests       map[string]int64
+	FailedRequests int64
+	SentBytes      int64
+	ReceivedBytes  int64
 }
 
 // VerifyProgress is one line of repo/verify.

@@ -129,7 +129,9 @@ type Listen struct {
 	API     string   `json:"api,omitempty"`
 	PinSvc  string   `json:"pinsvc,omitempty"`
 	Ops     string   `json:"ops,omitempty"`
-	Cluster string   `json:"cluster,omitempty"`
+	// Registry is the OCI registry's address.
+	Registry string `json:"registry,omitempty"`
+	Cluster  string `json:"cluster,omitempty"`
 	// TLS is set when the admin ports (api, pinsvc, rpc) serve HTTPS.
 	TLS bool `json:"tls,omitempty"`
 }

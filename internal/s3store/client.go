@@ -21,8 +21,9 @@ const maxAttempts = 5
 // newClient builds the S3 client from the SDK's default chain (the
 // environment, the shared files, a task or instance role) and checks, with
 // one request, that the credentials open the bucket. Each way this fails
-// gets an error that says what to check.
-func newClient(ctx context.Context, cfg Config, m *metrics) (*s3.Client, error) {
+// gets an error that says what to check. Every operation reports to m and
+// h.
+func newClient(ctx context.Context, cfg Config, m *metrics, h *health) (*s3.Client, error) {
 	// The SDK's client keeps 10 idle connections per host; a rebuild
 	// reads indexReadsInFlight pack indexes at once, and uploads run
 	// uploadsInFlight × partsInFlight requests.
@@ -60,7 +61,7 @@ func newClient(ctx context.Context, cfg Config, m *metrics) (*s3.Client, error) 
 		// errors that name the pack. The SDK's checks would cover only
 		// the GETs that happen to span a whole object.
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-		o.APIOptions = append(o.APIOptions, m.count)
+		o.APIOptions = append(o.APIOptions, m.count, h.observe)
 	})
 	_, err = client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(cfg.Bucket)})
 	if err == nil {
@@ -70,17 +71,17 @@ func newClient(ctx context.Context, cfg Config, m *metrics) (*s3.Client, error) 
 	if cfg.Endpoint != "" {
 		where = cfg.Endpoint
 	}
-	var re *smithyhttp.ResponseError
-	if !errors.As(err, &re) {
+	status, answered := httpStatus(err)
+	if !answered {
 		return nil, fmt.Errorf("s3store: cannot reach %s to open bucket %q (is the endpoint right and up?): %w", where, cfg.Bucket, err)
 	}
-	switch re.HTTPStatusCode() {
+	switch status {
 	case http.StatusNotFound:
 		return nil, fmt.Errorf("s3store: bucket %q does not exist at %s: create it, or check --s3-bucket and --s3-endpoint", cfg.Bucket, where)
 	case http.StatusForbidden:
 		return nil, fmt.Errorf("s3store: access to bucket %q at %s denied: check the credentials (a wrong access key or secret is denied too) and that their policy allows the bucket", cfg.Bucket, where)
 	case http.StatusMovedPermanently, http.StatusBadRequest:
-		return nil, fmt.Errorf("s3store: bucket %q at %s answered %d: is it in another region than %s (--s3-region)? %w", cfg.Bucket, where, re.HTTPStatusCode(), awsCfg.Region, err)
+		return nil, fmt.Errorf("s3store: bucket %q at %s answered %d: is it in another region than %s (--s3-region)? %w", cfg.Bucket, where, status, awsCfg.Region, err)
 	}
 	return nil, fmt.Errorf("s3store: opening bucket %q at %s: %w", cfg.Bucket, where, err)
 }
@@ -95,6 +96,17 @@ func errNoCredentials(err error) error {
 
 // isNotFound reports whether S3 answered 404.
 func isNotFound(err error) bool {
+	status, answered := httpStatus(err)
+	return answered && status == http.StatusNotFound
+}
+
+// httpStatus returns the status S3 answered a failed request with, and
+// false when no answer came (the SDK reports a request that could not be
+// sent as a response error of status 0).
+func httpStatus(err error) (int, bool) {
 	var re *smithyhttp.ResponseError
-	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound
+	if !errors.As(err, &re) || re.HTTPStatusCode() == 0 {
+		return 0, false
+	}
+	return re.HTTPStatusCode(), true
 }

@@ -84,7 +84,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("s3store: read size %d: must be positive", c.ReadSize))
 	}
 	if c.CacheSize < 4*c.ReadSize {
-		errs = append(errs, fmt.Errorf("s3store: cache size %d: must be at least 4 × the read size (%d)", c.CacheSize, 4*c.ReadSize))
+		errs = append(errs, fmt.Errorf("s3store: cache size %d (--s3-cache-size): must be at least 4 × the read size (%d)", c.CacheSize, 4*c.ReadSize))
 	}
 	if c.PackSize <= 0 {
 		errs = append(errs, fmt.Errorf("s3store: pack size %d: must be positive", c.PackSize))

@@ -3,6 +3,8 @@ package s3store
 import (
 	"context"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -13,12 +15,35 @@ import (
 // attempt, retries included: that is what S3 bills.
 type metrics struct {
 	requests    *prometheus.CounterVec // by operation and outcome
-	sent        prometheus.Counter
-	received    prometheus.Counter
-	cacheHits   prometheus.Counter
-	cacheMisses prometheus.Counter
+	sent        *counter
+	received    *counter
+	cacheHits   *counter
+	cacheMisses *counter
 	commits     prometheus.Counter
+
+	// byOperation and failed mirror requests for Stats, which a
+	// prometheus.Counter cannot be read back from.
+	mu          sync.Mutex
+	byOperation map[string]int64 // guarded by mu
+	failed      int64            // requests not answered 2xx; guarded by mu
 }
+
+// counter is a Prometheus counter that Stats can read back.
+type counter struct {
+	prometheus.Counter
+	n atomic.Int64
+}
+
+func newCounter(name, help string) *counter {
+	return &counter{Counter: prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})}
+}
+
+func (c *counter) add(n int64) {
+	c.n.Add(n)
+	c.Counter.Add(float64(n))
+}
+
+func (c *counter) value() int64 { return c.n.Load() }
 
 func newMetrics() *metrics {
 	return &metrics{
@@ -26,18 +51,11 @@ func newMetrics() *metrics {
 			Name: "flotilla_s3_requests_total",
 			Help: "S3 requests (each attempt) by operation (GetObject, PutObject, ...) and outcome (ok, 4xx, 5xx, error: no answer).",
 		}, []string{"operation", "outcome"}),
-		sent: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "flotilla_s3_sent_bytes_total", Help: "Bytes of request bodies sent to S3.",
-		}),
-		received: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "flotilla_s3_received_bytes_total", Help: "Bytes of response bodies received from S3.",
-		}),
-		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "flotilla_s3_cache_hits_total", Help: "Block reads served from the local disk cache.",
-		}),
-		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "flotilla_s3_cache_misses_total", Help: "Block reads that needed a GET from S3.",
-		}),
+		byOperation: map[string]int64{},
+		sent:        newCounter("flotilla_s3_sent_bytes_total", "Bytes of request bodies sent to S3."),
+		received:    newCounter("flotilla_s3_received_bytes_total", "Bytes of response bodies received from S3."),
+		cacheHits:   newCounter("flotilla_s3_cache_hits_total", "Block reads served from the local disk cache."),
+		cacheMisses: newCounter("flotilla_s3_cache_misses_total", "Block reads that needed a GET from S3."),
 		commits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flotilla_s3_commits_total", Help: "Writes (Puts and batch commits) queued for a pack; over the PutObject requests, how many share an upload.",
 		}),
@@ -71,7 +89,7 @@ func (m *metrics) count(stack *middleware.Stack) error {
 	return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("flotillaCountRequests",
 		func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
 			if req, ok := in.Request.(*smithyhttp.Request); ok && req.ContentLength > 0 {
-				m.sent.Add(float64(req.ContentLength))
+				m.sent.add(req.ContentLength)
 			}
 			out, md, err := next.HandleDeserialize(ctx, in)
 			outcome := "error"
@@ -85,10 +103,29 @@ func (m *metrics) count(stack *middleware.Stack) error {
 					outcome = "5xx"
 				}
 				if resp.ContentLength > 0 {
-					m.received.Add(float64(resp.ContentLength))
+					m.received.add(resp.ContentLength)
 				}
 			}
-			m.requests.WithLabelValues(middleware.GetOperationName(ctx), outcome).Inc()
+			op := middleware.GetOperationName(ctx)
+			m.requests.WithLabelValues(op, outcome).Inc()
+			m.mu.Lock()
+			m.byOperation[op]++
+			if outcome != "ok" {
+				m.failed++
+			}
+			m.mu.Unlock()
 			return out, md, err
 		}), middleware.After)
+}
+
+// requestCounts returns the requests made so far by operation, and how
+// many of them were not answered 2xx.
+func (m *metrics) requestCounts() (map[string]int64, int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]int64, len(m.byOperation))
+	for op, n := range m.byOperation {
+		out[op] = n
+	}
+	return out, m.failed
 }

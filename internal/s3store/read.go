@@ -41,9 +41,9 @@ func (s *Store) readBlock(ctx context.Context, hash string, loc location) ([]byt
 		return nil, err
 	}
 	if cached {
-		s.metrics.cacheHits.Inc()
+		s.metrics.cacheHits.add(1)
 	} else {
-		s.metrics.cacheMisses.Inc()
+		s.metrics.cacheMisses.add(1)
 	}
 	if verify(hash, data) == nil {
 		return data, nil
@@ -213,36 +213,37 @@ func (s *Store) get(ctx context.Context, id packID, off, n int64) ([]byte, error
 }
 
 // getTail reads the last n bytes of a pack (all of it if shorter) with
-// one suffix-ranged GET, and returns them with the object's size.
-func (s *Store) getTail(ctx context.Context, id packID, n int64) ([]byte, int64, error) {
+// one suffix-ranged GET, and returns them with the object's size and
+// metadata.
+func (s *Store) getTail(ctx context.Context, id packID, n int64) ([]byte, int64, map[string]string, error) {
 	key := s.packKey(id)
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
 		Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), Range: aws.String(fmt.Sprintf("bytes=-%d", n)),
 	})
 	if err != nil {
 		if isNotFound(err) {
-			return nil, 0, fmt.Errorf("s3store: pack %s is missing from bucket %q: %w", key, s.cfg.Bucket, err)
+			return nil, 0, nil, fmt.Errorf("s3store: pack %s is missing from bucket %q: %w", key, s.cfg.Bucket, err)
 		}
-		return nil, 0, fmt.Errorf("s3store: reading the index of pack %s: %w", key, err)
+		return nil, 0, nil, fmt.Errorf("s3store: reading the index of pack %s: %w", key, err)
 	}
 	defer out.Body.Close()
 	if out.ContentRange == nil {
 		// A server that ignores ranges sends the whole object.
 		obj, err := io.ReadAll(out.Body)
 		if err != nil {
-			return nil, 0, fmt.Errorf("s3store: reading the index of pack %s: %w", key, err)
+			return nil, 0, nil, fmt.Errorf("s3store: reading the index of pack %s: %w", key, err)
 		}
-		return obj[max(0, int64(len(obj))-n):], int64(len(obj)), nil
+		return obj[max(0, int64(len(obj))-n):], int64(len(obj)), out.Metadata, nil
 	}
 	// Content-Range: bytes <first>-<last>/<size>
 	_, total, _ := strings.Cut(aws.ToString(out.ContentRange), "/")
 	size, err := strconv.ParseInt(total, 10, 64)
 	if err != nil {
-		return nil, 0, fmt.Errorf("s3store: reading the index of pack %s: bad Content-Range %q", key, aws.ToString(out.ContentRange))
+		return nil, 0, nil, fmt.Errorf("s3store: reading the index of pack %s: bad Content-Range %q", key, aws.ToString(out.ContentRange))
 	}
 	tail, err := io.ReadAll(io.LimitReader(out.Body, n))
 	if err != nil {
-		return nil, 0, fmt.Errorf("s3store: reading the index of pack %s: %w", key, err)
+		return nil, 0, nil, fmt.Errorf("s3store: reading the index of pack %s: %w", key, err)
 	}
-	return tail, size, nil
+	return tail, size, out.Metadata, nil
 }

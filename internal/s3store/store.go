@@ -53,9 +53,21 @@ type Deps struct {
 	Logger  *slog.Logger          // nil: discard
 	Metrics prometheus.Registerer // nil: a private registry
 	// OnPack, if set, is told the id of each pack this store wrote, once
-	// the pack is in S3 and in the index. In shared mode the cluster
-	// passes it on, and the other peers call AddPack. It must not block.
+	// the pack is in S3 and in the index, and before the write that made
+	// it is acknowledged. In shared mode the cluster passes it on, and the
+	// other peers call AddPack. It may wait a little (the cluster records
+	// the pack before the write returns, so that a pin that follows the
+	// write finds the record before it), but it holds an upload slot
+	// meanwhile and must return promptly.
 	OnPack func(id string)
+	// OnMiss, if set, is called before a lookup reports a block missing
+	// (Get, Has, GetSize, Put), and the lookup is tried again once it
+	// returns. In shared mode it brings the index up to the packs the
+	// cluster has recorded (calling AddPack): a block another peer wrote
+	// is then found here rather than fetched from that peer. It is called
+	// on every miss, so it must cost next to nothing when there is
+	// nothing new.
+	OnMiss func(ctx context.Context)
 }
 
 // Store is the block store. It is safe for concurrent use.
@@ -68,6 +80,8 @@ type Store struct {
 	cache   *cache
 	metrics *metrics
 	onPack  func(string)
+	onMiss  func(context.Context)
+	health  health
 	now     func() time.Time // time.Now; tests move it
 
 	group      *batch.Batcher[commitReq] // group commit of packs (write.go)
@@ -105,11 +119,12 @@ func Open(ctx context.Context, dir string, cfg Config, deps Deps) (*Store, error
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{cfg: cfg, log: log.With("component", "s3store"), prefix: cfg.keyPrefix(), onPack: deps.OnPack, now: time.Now,
+	s := &Store{cfg: cfg, log: log.With("component", "s3store"), prefix: cfg.keyPrefix(), onPack: deps.OnPack, onMiss: deps.OnMiss, now: time.Now,
 		aheadSlots: make(chan struct{}, readsAhead), lastRange: map[packID]int64{}}
 	s.metrics = newMetrics()
+	s.health.now = func() time.Time { return s.now() }
 	var err error
-	if s.client, err = newClient(ctx, cfg, s.metrics); err != nil {
+	if s.client, err = newClient(ctx, cfg, s.metrics, &s.health); err != nil {
 		return nil, err
 	}
 	if s.idx, err = openIndex(filepath.Join(dir, "index")); err != nil {
@@ -173,49 +188,41 @@ func blockHash(k ds.Key) (string, bool) {
 
 // Get reads a block: from the cache, or with a ranged GET of its pack.
 func (s *Store) Get(ctx context.Context, key ds.Key) ([]byte, error) {
-	if err := s.enter(); err != nil {
-		return nil, err
-	}
-	defer s.leave()
 	h, ok := blockHash(key)
 	if !ok {
 		return nil, ds.ErrNotFound
 	}
-	loc, found, err := s.idx.lookup(h)
+	loc, found, err := s.locate(ctx, h)
 	if err != nil {
 		return nil, err
 	}
 	if !found {
 		return nil, ds.ErrNotFound
 	}
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
 	return s.readBlock(ctx, h, loc)
 }
 
 // Has answers from the index alone.
 func (s *Store) Has(ctx context.Context, key ds.Key) (bool, error) {
-	if err := s.enter(); err != nil {
-		return false, err
-	}
-	defer s.leave()
 	h, ok := blockHash(key)
 	if !ok {
 		return false, nil
 	}
-	_, found, err := s.idx.lookup(h)
+	_, found, err := s.locate(ctx, h)
 	return found, err
 }
 
 // GetSize answers from the index alone.
 func (s *Store) GetSize(ctx context.Context, key ds.Key) (int, error) {
-	if err := s.enter(); err != nil {
-		return -1, err
-	}
-	defer s.leave()
 	h, ok := blockHash(key)
 	if !ok {
 		return -1, ds.ErrNotFound
 	}
-	loc, found, err := s.idx.lookup(h)
+	loc, found, err := s.locate(ctx, h)
 	if err != nil {
 		return -1, err
 	}
@@ -225,21 +232,41 @@ func (s *Store) GetSize(ctx context.Context, key ds.Key) (int, error) {
 	return int(loc.size), nil
 }
 
+// locate looks a block up in the index. On a miss it gives OnMiss the
+// chance to bring the index up to date, and looks again: always, since
+// packs another caller's OnMiss entered after the first lookup count too.
+// OnMiss runs outside enter: it calls AddPack, which enters itself.
+func (s *Store) locate(ctx context.Context, h string) (location, bool, error) {
+	lookup := func() (location, bool, error) {
+		if err := s.enter(); err != nil {
+			return location{}, false, err
+		}
+		defer s.leave()
+		return s.idx.lookup(h)
+	}
+	loc, found, err := lookup()
+	if err != nil || found || s.onMiss == nil {
+		return loc, found, err
+	}
+	s.onMiss(ctx)
+	return lookup()
+}
+
 // Put stores a block durably: it returns once the block's pack is in S3.
 // Puts that arrive together share a pack (write.go). A block the store
 // holds already is not written again.
 func (s *Store) Put(ctx context.Context, key ds.Key, value []byte) error {
-	if err := s.enter(); err != nil {
-		return err
-	}
-	defer s.leave()
 	h, ok := blockHash(key)
 	if !ok {
 		return fmt.Errorf("s3store: key %s does not name a block (/<base32 multihash>)", key)
 	}
-	if _, found, err := s.idx.lookup(h); err != nil || found {
+	if _, found, err := s.locate(ctx, h); err != nil || found {
 		return err
 	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
 	p := newPackBuilder()
 	p.add(h, value)
 	return s.commit(ctx, p)
@@ -335,11 +362,40 @@ type Stats struct {
 	LiveBlocks int64 // blocks the index points at
 	LiveBytes  int64
 	CacheBytes int64 // in the local disk cache
+
+	// Since the store opened:
+	Requests       map[string]int64 // S3 requests by operation, each attempt (retries included: S3 bills them)
+	FailedRequests int64            // of those, the ones not answered 2xx
+	SentBytes      int64            // request bodies
+	ReceivedBytes  int64            // response bodies
+	CacheHits      int64            // block reads served from the cache
+	CacheMisses    int64            // block reads that needed a GET
 }
 
-// Stats adds up the index's packs.
+// LiveFraction is the share of the packs' bytes that live blocks hold:
+// what a compaction would keep (1 with no packs).
+func (st Stats) LiveFraction() float64 {
+	if st.PackBytes == 0 {
+		return 1
+	}
+	return float64(st.LiveBytes) / float64(st.PackBytes)
+}
+
+// CacheHitRatio is the share of block reads served from the cache (0
+// before any read).
+func (st Stats) CacheHitRatio() float64 {
+	if st.CacheHits+st.CacheMisses == 0 {
+		return 0
+	}
+	return float64(st.CacheHits) / float64(st.CacheHits+st.CacheMisses)
+}
+
+// Stats adds up the index's packs and reads the request counters.
 func (s *Store) Stats() Stats {
 	var st Stats
+	st.Requests, st.FailedRequests = s.metrics.requestCounts()
+	st.SentBytes, st.ReceivedBytes = s.metrics.sent.value(), s.metrics.received.value()
+	st.CacheHits, st.CacheMisses = s.metrics.cacheHits.value(), s.metrics.cacheMisses.value()
 	for _, info := range s.idx.packList() {
 		st.Packs++
 		if info.deleteAt != 0 {
@@ -371,3 +427,6 @@ func (s *Store) parsePackKey(key string) (packID, bool) {
 	}
 	return id, true
 }
+
+// Config returns the settings the store was opened with.
+func (s *Store) Config() Config { return s.cfg }

@@ -107,13 +107,13 @@ func (s *Store) syncPacks(ctx context.Context) error {
 		return fmt.Errorf("s3store: the index knows %d packs and bucket %q holds none of them under %q: is this the right bucket and prefix? (to start afresh from this bucket, empty the data directory)",
 			len(missing), s.cfg.Bucket, s.prefix)
 	}
-	for _, p := range supersededFirst(indexes) {
-		if err := s.idx.apply(p, s.adoptOpts(p)); err != nil {
-			return err
-		}
+	fetched := time.Since(start)
+	if err := s.enterPacks(ctx, indexes); err != nil {
+		return err
 	}
 	if len(indexes) > 0 {
-		s.log.Info("indexed packs found in the bucket", "packs", len(indexes), "took", time.Since(start).Round(time.Millisecond))
+		s.log.Info("indexed packs found in the bucket", "packs", len(indexes),
+			"took", time.Since(start).Round(time.Millisecond), "reading their indexes", fetched.Round(time.Millisecond))
 	}
 	for id, info := range known {
 		if listed[id] || superseded[id] {
@@ -133,6 +133,44 @@ func (s *Store) syncPacks(ctx context.Context) error {
 		s.log.Warn("a pack is missing from the bucket: its blocks are gone from this store", "pack", s.packKey(id), "blocks", n)
 	}
 	return s.idx.pruneTombstones(listed)
+}
+
+// enterPacks enters in the index the packs found in the bucket: those
+// that supersede none in one bulk load, then the others one by one, each
+// after the packs it supersedes (supersededFirst), so that it moves
+// their blocks and, if it is this store's, schedules their deletion.
+func (s *Store) enterPacks(ctx context.Context, indexes []*packIndex) error {
+	var plain, superseding []*packIndex
+	blocks := 0
+	for _, p := range indexes {
+		if len(p.supersedes) > 0 {
+			superseding = append(superseding, p)
+			continue
+		}
+		plain = append(plain, p)
+		blocks += len(p.blocks)
+	}
+	if len(plain) > 0 {
+		load, err := s.idx.startLoad(blocks)
+		if err != nil {
+			return err
+		}
+		for _, p := range plain {
+			if err := load.add(p); err != nil {
+				load.close()
+				return err
+			}
+		}
+		if err := load.finish(ctx); err != nil {
+			return err
+		}
+	}
+	for _, p := range supersededFirst(superseding) {
+		if err := s.idx.apply(p, s.adoptOpts(p)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // adoptOpts says how a pack found in the bucket enters the index: the
@@ -236,7 +274,7 @@ func (s *Store) readIndexes(ctx context.Context, ids []packID) ([]*packIndex, er
 
 // readPackIndex reads a pack's index from the end of its object.
 func (s *Store) readPackIndex(ctx context.Context, id packID) (*packIndex, error) {
-	tail, size, err := s.getTail(ctx, id, tailGuess)
+	tail, size, meta, err := s.getTail(ctx, id, tailGuess)
 	if err != nil {
 		return nil, err
 	}
@@ -257,6 +295,7 @@ func (s *Store) readPackIndex(ctx context.Context, id packID) (*packIndex, error
 	if err != nil {
 		return nil, bad(err)
 	}
+	p.prev = prevFrom(meta, id)
 	return p, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,17 +84,65 @@ func (s *Store) flushGroup(group []commitReq) {
 			p.merge(r.pack)
 		}
 	}
-	_, err := s.writePack(context.Background(), p, nil, applyOpts{})
+	id, prev := s.order.next(s.idx.writer)
+	_, err := s.writePackAs(context.Background(), id, prev, p, nil, applyOpts{})
 	for _, r := range group {
 		r.done <- err
 	}
 }
 
-// writePack uploads a pack and then, only then, enters it in the index.
+// packOrder hands out the ids of the packs the group committer seals,
+// each with the id of the one sealed before it. A pack names that one in
+// its object's metadata (prevMetadata): an import's packs are sealed in
+// the order of its blocks, so read-ahead follows a DAG read in order
+// from one pack into the next (read.go).
+type packOrder struct {
+	mu   sync.Mutex
+	last packID // guarded by mu
+}
+
+func (o *packOrder) next(w writerID) (id, prev packID) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	id = newPackID(w)
+	prev, o.last = o.last, id
+	return id, prev
+}
+
+// prevMetadata is the object metadata key (x-amz-meta-flotilla-prev)
+// naming the pack its writer sealed just before a pack. It is a hint for
+// read-ahead, not part of the pack: a server that drops it costs only
+// read-ahead across packs.
+const prevMetadata = "flotilla-prev"
+
+// prevFrom reads the pack before id from an object's metadata: one of
+// the same writer's, or none.
+func prevFrom(meta map[string]string, id packID) packID {
+	for k, v := range meta {
+		if !strings.EqualFold(k, prevMetadata) {
+			continue
+		}
+		prev, err := parsePackID(v)
+		if err != nil || prev.writer() != id.writer() || prev == id {
+			return packID{}
+		}
+		return prev
+	}
+	return packID{}
+}
+
+// writePack uploads a pack that follows no other (a compaction's) and
+// then, only then, enters it in the index.
 func (s *Store) writePack(ctx context.Context, p *packBuilder, supersedes []packID, opts applyOpts) (*packIndex, error) {
-	id := newPackID(s.idx.writer)
+	return s.writePackAs(ctx, newPackID(s.idx.writer), packID{}, p, supersedes, opts)
+}
+
+// writePackAs uploads a pack as id, naming prev as the pack before it
+// (zero: none), and then, only then, enters it in the index.
+func (s *Store) writePackAs(ctx context.Context, id, prev packID, p *packBuilder, supersedes []packID, opts applyOpts) (*packIndex, error) {
 	obj, pi := p.finish(id, supersedes)
-	if err := s.upload(ctx, id, obj); err != nil {
+	pi.prev = prev
+	if err := s.upload(ctx, id, prev, obj); err != nil {
 		return nil, err
 	}
 	if err := s.idx.apply(pi, opts); err != nil {
@@ -108,16 +157,20 @@ func (s *Store) writePack(ctx context.Context, p *packBuilder, supersedes []pack
 
 // upload puts a pack's object: with one PUT, or in parts from
 // MultipartSize on. The SDK retries each request with jittered backoff.
-func (s *Store) upload(ctx context.Context, id packID, obj []byte) error {
+func (s *Store) upload(ctx context.Context, id, prev packID, obj []byte) error {
 	key := s.packKey(id)
+	var meta map[string]string
+	if prev != (packID{}) {
+		meta = map[string]string{prevMetadata: prev.String()}
+	}
 	var err error
 	if int64(len(obj)) < s.cfg.MultipartSize {
 		_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
-			Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key),
+			Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), Metadata: meta,
 			Body: bytes.NewReader(obj), ContentLength: aws.Int64(int64(len(obj))),
 		})
 	} else {
-		err = s.uploadParts(ctx, key, obj)
+		err = s.uploadParts(ctx, key, meta, obj)
 	}
 	if err != nil {
 		return fmt.Errorf("s3store: writing pack %s (%d bytes) to bucket %q: %w", key, len(obj), s.cfg.Bucket, err)
@@ -128,9 +181,9 @@ func (s *Store) upload(ctx context.Context, id packID, obj []byte) error {
 // uploadParts is a multipart upload, several parts at once, each with a
 // CRC-32 that S3 checks. A failed upload is aborted; one that a crash
 // leaves behind is aborted at the next Open (abortUploads).
-func (s *Store) uploadParts(ctx context.Context, key string, obj []byte) error {
+func (s *Store) uploadParts(ctx context.Context, key string, meta map[string]string, obj []byte) error {
 	created, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
-		Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
+		Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), Metadata: meta, ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
 	})
 	if err != nil {
 		return err

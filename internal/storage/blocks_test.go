@@ -31,7 +31,7 @@ func TestBlocksRoundTrip(t *testing.T) {
 		t.Run(fmt.Sprintf("FsyncEachBlock=%v,CacheWrites=%v", cfg.FsyncEachBlock, cfg.CacheWrites), func(t *testing.T) {
 			ctx := context.Background()
 			dir := filepath.Join(t.TempDir(), "blocks")
-			d, err := OpenBlocks(dir, cfg)
+			d, err := OpenBlocks(context.Background(), dir, cfg, Deps{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +73,7 @@ func TestBlocksRoundTrip(t *testing.T) {
 			if err := d.Close(); err != nil {
 				t.Fatal(err)
 			}
-			d, err = OpenBlocks(dir, cfg)
+			d, err = OpenBlocks(context.Background(), dir, cfg, Deps{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,7 +87,7 @@ func TestBlocksRoundTrip(t *testing.T) {
 // durable with syncfs where syncfs reports errors, so that the tests above
 // exercise it.
 func TestDefaultSyncsTheFileSystem(t *testing.T) {
-	d, err := OpenBlocks(t.TempDir(), DefaultConfig())
+	d, err := OpenBlocks(context.Background(), t.TempDir(), DefaultConfig(), Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestSyncFailureIsFinal(t *testing.T) {
 		t.Skip("no syncfs here")
 	}
 	ctx := context.Background()
-	d, err := OpenBlocks(t.TempDir(), DefaultConfig())
+	d, err := OpenBlocks(context.Background(), t.TempDir(), DefaultConfig(), Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestSyncsAreGroupCommitted(t *testing.T) {
 	if !syncFSReportsErrors() {
 		t.Skip("syncfs is not used on this system")
 	}
-	d, err := OpenBlocks(t.TempDir(), DefaultConfig())
+	d, err := OpenBlocks(context.Background(), t.TempDir(), DefaultConfig(), Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

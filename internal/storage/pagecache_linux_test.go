@@ -52,7 +52,7 @@ func TestCommitDropsPages(t *testing.T) {
 			dir := t.TempDir()
 			cfg := DefaultConfig()
 			cfg.CacheWrites = cache
-			d, err := OpenBlocks(dir, cfg)
+			d, err := OpenBlocks(context.Background(), dir, cfg, Deps{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -155,7 +155,7 @@ func (f *Flotilla) RPCMultiaddr() string {
 func (g *Group) StartFlotilla(ctx context.Context, bin, name, dir string, extra ...string) (*Flotilla, error) {
 	args := append([]string{"--data", dir, "--log-level", "warn", "daemon",
 		"--rpc-listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0",
-		"--api-listen", "127.0.0.1:0", "--pinsvc-listen", "127.0.0.1:0"}, extra...)
+		"--api-listen", "127.0.0.1:0", "--pinsvc-listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0"}, extra...)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "FLOTILLA_") { // only the flags given here
