@@ -37,6 +37,40 @@ func (tc *testCluster) newLeader(old *testPeer) *testPeer {
 	return lead
 }
 
+// unpinUnderLoad unpins fakeCid(0..n-1) from workers goroutines, worker w
+// through via(w), calls disrupt once a third of them are done, and returns
+// the unpins that failed.
+func unpinUnderLoad(ctx context.Context, n, workers int, via func(w int) *Peer, disrupt func()) []error {
+	jobs := make(chan int)
+	var done atomic.Int64
+	var mu sync.Mutex
+	var failures []error
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range jobs {
+				if err := via(w).Unpin(ctx, fakeCid(i)); err != nil {
+					mu.Lock()
+					failures = append(failures, fmt.Errorf("unpin %d: %w", i, err))
+					mu.Unlock()
+				}
+				done.Add(1)
+			}
+		})
+	}
+	disrupted := false
+	for i := range n {
+		if !disrupted && done.Load() >= int64(n/3) {
+			disrupt()
+			disrupted = true
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return failures
+}
+
 // The old leader applies a forwarded unpin and dies before answering; the
 // follower repeats the call, which reaches the new leader: the answer must
 // be the first attempt's (done), not "no such pin". Another request to
@@ -95,38 +129,9 @@ func TestUnpinsThroughFollowersWhileTheLeaderDies(t *testing.T) {
 		}
 	}
 
-	jobs := make(chan int)
-	var done atomic.Int64
-	var mu sync.Mutex
-	var failures []error
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				if err := followers[w%2].peer.Unpin(ctx, fakeCid(i)); err != nil {
-					mu.Lock()
-					failures = append(failures, fmt.Errorf("unpin %d: %w", i, err))
-					mu.Unlock()
-				}
-				done.Add(1)
-			}
-		}()
-	}
-	cut := false
-	for i := range n {
-		if !cut && done.Load() >= n/3 {
-			tc.partition(slices.Index(tc.peers, old))
-			cut = true
-		}
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	if !cut {
-		t.Fatal("the leader was never cut off during the load")
-	}
+	failures := unpinUnderLoad(ctx, n, workers, func(w int) *Peer { return followers[w%2].peer }, func() {
+		tc.partition(slices.Index(tc.peers, old))
+	})
 	if len(failures) > 0 {
 		t.Fatalf("%d of %d unpins failed, first: %v", len(failures), n, failures[0])
 	}
@@ -195,38 +200,11 @@ func TestUnpinsThroughTheLeaderDuringATransfer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	jobs := make(chan int)
-	var done atomic.Int64
-	var mu sync.Mutex
-	var failures []error
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := range jobs {
-				if err := old.peer.Unpin(ctx, fakeCid(i)); err != nil {
-					mu.Lock()
-					failures = append(failures, fmt.Errorf("unpin %d: %w", i, err))
-					mu.Unlock()
-				}
-				done.Add(1)
-			}
-		})
-	}
-	moved := false
-	for i := range n {
-		if !moved && done.Load() >= n/3 {
-			if err := old.peer.raft.LeadershipTransfer(); err != nil {
-				t.Fatal(err)
-			}
-			moved = true
+	failures := unpinUnderLoad(ctx, n, workers, func(int) *Peer { return old.peer }, func() {
+		if err := old.peer.raft.LeadershipTransfer(); err != nil {
+			t.Error(err)
 		}
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	if !moved {
-		t.Fatal("leadership never moved during the load")
-	}
+	})
 	if len(failures) > 0 {
 		t.Fatalf("%d of %d unpins failed, first: %v", len(failures), n, failures[0])
 	}

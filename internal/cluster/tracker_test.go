@@ -81,22 +81,42 @@ func (f *fakeNode) HasBlock(_ context.Context, c cid.Cid) (bool, error) {
 func (f *fakeNode) Online() bool                      { return true }
 func (f *fakeNode) Connect(context.Context, []string) {}
 
-// The tracker pins what the state allocates to its peer, in batches, and
-// unpins what leaves; a pin it cannot get is retried, then reported as
-// pin_error; status listings read the held index it keeps.
-func TestTrackerFollowsTheState(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+// newTestTracker returns a tracker of the peer "self" over a fresh state
+// and held index and a node in memory, not started.
+func newTestTracker(t *testing.T) (*state.Store, *heldIndex, *fakeNode, *tracker) {
+	t.Helper()
 	st, err := state.Open(filepath.Join(t.TempDir(), "state"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	index, err := openHeldIndex(filepath.Join(t.TempDir(), "held"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer index.Close()
+	t.Cleanup(func() { index.Close() })
 	node := &fakeNode{has: map[cid.Cid]bool{}, pinned: map[cid.Cid]bool{}}
+	tr := newTracker(trackerDeps{self: "self", node: node, state: st, index: index, workers: 2, timeout: time.Minute,
+		swarmAddrs: func(member.Member) []string { return nil },
+		fetch:      func(context.Context, pin.Pin) error { return errors.New("unused") },
+		log:        slog.New(slog.DiscardHandler)})
+	return st, index, node, tr
+}
+
+// startTracker runs tr until the test ends.
+func startTracker(t *testing.T, tr *tracker) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tr.run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// The tracker pins what the state allocates to its peer, in batches, and
+// unpins what leaves; a pin it cannot get is retried, then reported as
+// pin_error; status listings read the held index it keeps.
+func TestTrackerFollowsTheState(t *testing.T) {
+	ctx := context.Background()
+	st, index, node, tr := newTestTracker(t)
 	const mine, others = 300, 20
 	var ops []state.Op
 	for i := range mine + others {
@@ -113,13 +133,7 @@ func TestTrackerFollowsTheState(t *testing.T) {
 	if _, err := st.Apply(1, ops); err != nil {
 		t.Fatal(err)
 	}
-	tr := newTracker(trackerDeps{self: "self", node: node, state: st, index: index, workers: 2, timeout: time.Minute,
-		swarmAddrs: func(member.Member) []string { return nil },
-		fetch:      func(context.Context, pin.Pin) error { return errors.New("unused") },
-		log:        slog.New(slog.DiscardHandler)})
-	done := make(chan struct{})
-	go func() { tr.run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	startTracker(t, tr)
 
 	eventually(t, 10*time.Second, "allocated pins pinned", func() error {
 		for i := range mine {
@@ -162,22 +176,7 @@ func TestTrackerFollowsTheState(t *testing.T) {
 // import waits, shown as queued, and is scheduled as the queue drains,
 // until every pin is held.
 func TestTrackerBoundsItsQueue(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := state.Open(filepath.Join(t.TempDir(), "state"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	index, err := openHeldIndex(filepath.Join(t.TempDir(), "held"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer index.Close()
-	node := &fakeNode{has: map[cid.Cid]bool{}, pinned: map[cid.Cid]bool{}}
-	tr := newTracker(trackerDeps{self: "self", node: node, state: st, index: index, workers: 2, timeout: time.Minute,
-		swarmAddrs: func(member.Member) []string { return nil },
-		fetch:      func(context.Context, pin.Pin) error { return errors.New("unused") },
-		log:        slog.New(slog.DiscardHandler)})
+	st, _, node, tr := newTestTracker(t)
 	tr.maxOps = 16
 	var peak int
 	node.onPin = func() {
@@ -185,9 +184,7 @@ func TestTrackerBoundsItsQueue(t *testing.T) {
 		peak = max(peak, len(tr.ops))
 		tr.mu.Unlock()
 	}
-	done := make(chan struct{})
-	go func() { tr.run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	startTracker(t, tr)
 
 	// Applied while the tracker runs: they arrive by the change feed,
 	// several entries of many pins each.
