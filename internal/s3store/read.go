@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -27,9 +28,6 @@ const (
 	fetchTimeout = 2 * time.Minute
 	// readsAhead is how many ranges may be read ahead at once.
 	readsAhead = 4
-	// maxTrackedPacks bounds the memory of which range of each pack was
-	// read last.
-	maxTrackedPacks = 4096
 )
 
 // readBlock reads a block and checks it against its multihash. A cached
@@ -114,33 +112,124 @@ func (s *Store) readRange(ctx context.Context, loc location, fromCache bool) ([]
 	return out, cached, nil
 }
 
-// readAhead fetches the range after start in the background when the
-// reads of a pack step forward from one range to the next: a DAG read in
-// order, whose next blocks are then local by the time they are asked for,
-// instead of each range costing the reader a round trip.
+// Read-ahead. A DAG read in order reads its blocks in the order they
+// were written: side by side within a pack, and from one pack into the
+// one its writer sealed next (an import seals its packs in the order of
+// its blocks; each names the one before it, write.go). Once reads look
+// sequential, the next aheadRanges ranges in that order are fetched in
+// the background, so that the reader finds them local instead of waiting
+// a round trip per range. Reads look sequential when a reader moves to a
+// range of a pack after reading the one before it, or to the first range
+// of a pack that read-ahead went into from the pack before it. A pack's
+// first range is read ahead once the reader nears the end of the pack
+// before, so an import's packs of ~10 MiB (three ranges) cost the reader
+// a wait only at the start of the read, not for two ranges in three.
+//
+// Read-ahead never fetches what the sequence would not read next: the
+// requests are those the reader would have made, made earlier (with at
+// most aheadRanges ranges at the end of a sequence that the reader then
+// does not read). Ranges read ahead go through fetch, so a reader that
+// arrives while one is in flight shares its GET.
+const (
+	// aheadRanges is how far ahead of a sequential reader ranges are
+	// fetched.
+	aheadRanges = 2
+	// maxTrackedRanges bounds the memory of which ranges were read.
+	maxTrackedRanges = 1 << 14
+)
+
+// rangeID names a range: a pack and the offset the range starts at.
+type rangeID struct {
+	pack  packID
+	start int64
+}
+
+// readStreams is what read-ahead knows of the reads so far. Its zero
+// value is ready to use.
+type readStreams struct {
+	mu       sync.Mutex
+	read     map[rangeID]struct{} // ranges readers read from; guarded by mu
+	entered  map[packID]struct{}  // packs read ahead into from the pack before; guarded by mu
+	fetching map[rangeID]struct{} // ranges being read ahead; guarded by mu
+}
+
+// readAhead notes that a reader read from the range of a pack at start,
+// and if that continues a sequence, fetches the next ranges in the
+// background.
 func (s *Store) readAhead(id packID, start, dataLen int64) {
-	s.aheadMu.Lock()
-	prev, seen := s.lastRange[id]
-	if len(s.lastRange) >= maxTrackedPacks {
-		clear(s.lastRange)
+	st := &s.streams
+	st.mu.Lock()
+	r := rangeID{id, start}
+	if _, again := st.read[r]; again {
+		st.mu.Unlock()
+		return
 	}
-	s.lastRange[id] = start
-	s.aheadMu.Unlock()
-	next := start + s.cfg.ReadSize
-	if !seen || prev != start-s.cfg.ReadSize || next >= dataLen || s.cache.has(cacheName(id, next)) {
+	if st.read == nil || len(st.read) >= maxTrackedRanges {
+		st.read, st.entered = map[rangeID]struct{}{}, map[packID]struct{}{}
+	}
+	st.read[r] = struct{}{}
+	_, stepped := st.read[rangeID{id, start - s.cfg.ReadSize}]
+	_, entered := st.entered[id]
+	st.mu.Unlock()
+	if !(start > 0 && stepped) && !(start == 0 && entered) {
+		return
+	}
+	pack, pos, end := id, start, dataLen
+	for range aheadRanges {
+		pos += s.cfg.ReadSize
+		if pos >= end {
+			next, ok := s.idx.next(pack)
+			if !ok {
+				return
+			}
+			info, _ := s.idx.pack(next)
+			if info.dataLen == 0 {
+				return
+			}
+			st.mu.Lock()
+			st.entered[next] = struct{}{}
+			st.mu.Unlock()
+			pack, pos, end = next, 0, info.dataLen
+		}
+		s.fetchAhead(pack, pos, min(pos+s.cfg.ReadSize, end))
+	}
+}
+
+// fetchAhead fetches a range in the background unless it is cached,
+// being read ahead already, or every read-ahead slot is busy.
+func (s *Store) fetchAhead(id packID, start, stop int64) {
+	if s.cache.has(cacheName(id, start)) {
+		return
+	}
+	st := &s.streams
+	r := rangeID{id, start}
+	st.mu.Lock()
+	if _, busy := st.fetching[r]; busy {
+		st.mu.Unlock()
 		return
 	}
 	select {
 	case s.aheadSlots <- struct{}{}:
 	default:
-		return // enough in flight
+		st.mu.Unlock()
+		return // enough in flight; a later read tries again
 	}
+	if st.fetching == nil {
+		st.fetching = map[rangeID]struct{}{}
+	}
+	st.fetching[r] = struct{}{}
+	st.mu.Unlock()
 	s.ahead.Add(1)
 	go func() {
 		defer s.ahead.Done()
-		defer func() { <-s.aheadSlots }()
-		if _, err := s.fetch(context.Background(), id, next, min(next+s.cfg.ReadSize, dataLen)); err != nil {
-			s.log.Debug("read-ahead failed", "pack", id.String(), "offset", next, "err", err)
+		defer func() {
+			st.mu.Lock()
+			delete(st.fetching, r)
+			st.mu.Unlock()
+			<-s.aheadSlots
+		}()
+		if _, err := s.fetch(context.Background(), id, start, stop); err != nil {
+			s.log.Debug("read-ahead failed", "pack", id.String(), "offset", start, "err", err)
 		}
 	}()
 }

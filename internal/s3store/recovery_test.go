@@ -170,7 +170,7 @@ func TestUnindexedPackIsAdoptedAtOpen(t *testing.T) {
 	}
 	id := newPackID(s.idx.writer)
 	obj, _ := p.finish(id, nil)
-	if err := s.upload(context.Background(), id, obj); err != nil {
+	if err := s.upload(context.Background(), id, packID{}, obj); err != nil {
 		t.Fatal(err)
 	}
 	s.Close() // the "crash": the index never heard of the pack
@@ -419,7 +419,7 @@ func TestInterruptedCompactionIsFinishedAtOpen(t *testing.T) {
 	}
 	id := newPackID(s.idx.writer)
 	obj, _ := p.finish(id, []packID{old})
-	if err := s.upload(ctx, id, obj); err != nil {
+	if err := s.upload(ctx, id, packID{}, obj); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

@@ -88,9 +88,9 @@ type Store struct {
 	reads      singleflight.Group        // one GET per range at a time (read.go)
 	ahead      sync.WaitGroup            // ranges being read ahead; Close waits for them
 	aheadSlots chan struct{}             // a token per range being read ahead
-	aheadMu    sync.Mutex
-	lastRange  map[packID]int64 // the range of each pack read last; guarded by aheadMu
-	compactMu  sync.Mutex       // one Compact at a time
+	streams    readStreams               // what read-ahead knows of the reads (read.go)
+	order      packOrder                 // the pack sealed last (write.go)
+	compactMu  sync.Mutex                // one Compact at a time
 
 	// life lets Close wait for the calls in progress: they hold it for
 	// reading, and fail with ErrClosed once closed is set.
@@ -120,7 +120,7 @@ func Open(ctx context.Context, dir string, cfg Config, deps Deps) (*Store, error
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{cfg: cfg, log: log.With("component", "s3store"), prefix: cfg.keyPrefix(), onPack: deps.OnPack, onMiss: deps.OnMiss, now: time.Now,
-		aheadSlots: make(chan struct{}, readsAhead), lastRange: map[packID]int64{}}
+		aheadSlots: make(chan struct{}, readsAhead)}
 	s.metrics = newMetrics()
 	s.health.now = func() time.Time { return s.now() }
 	var err error
