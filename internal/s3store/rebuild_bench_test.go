@@ -221,8 +221,11 @@ func BenchmarkIndexLoad(b *testing.B) {
 				for i := range lookups {
 					v, closer, err := x.db.Get(blockKey(hash(i)))
 					if err == nil {
-						_, err = decodeLocation(v)
+						_, derr := decodeLocation(v)
 						closer.Close()
+						if derr != nil {
+							b.Fatal(derr)
+						}
 					} else if errors.Is(err, pebble.ErrNotFound) == held {
 						b.Fatal(err)
 					}
