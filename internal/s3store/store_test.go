@@ -272,8 +272,10 @@ func TestReadsInOrderAreCoalescedAndCached(t *testing.T) {
 	if n := srv.Count("GetObject"); n != 4 {
 		t.Errorf("reading 4 MiB in order with a 1 MiB read size made %d GETs, want 4", n)
 	}
-	if hits, misses := testutil.ToFloat64(s.metrics.cacheHits), testutil.ToFloat64(s.metrics.cacheMisses); misses != 4 || hits != 60 {
-		t.Errorf("cache hits, misses = %v, %v, want 60, 4", hits, misses)
+	// Read-ahead may fetch a range before its first block is asked for,
+	// which then counts as a hit: the split varies, the sum does not.
+	if hits, misses := testutil.ToFloat64(s.metrics.cacheHits), testutil.ToFloat64(s.metrics.cacheMisses); misses > 4 || hits+misses != 64 {
+		t.Errorf("cache hits, misses = %v, %v, want 64 lookups with at most 4 misses", hits, misses)
 	}
 
 	srv.Reset()
