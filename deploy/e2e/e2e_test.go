@@ -29,22 +29,7 @@ const readRate = 20
 
 func TestStack(t *testing.T) {
 	s := requireTools(t, "")
-	s.secrets = filepath.Join(t.TempDir(), "secrets")
-	s.script("down", "wipe") // what a failed earlier run may have left
-	start := time.Now()
-	t.Logf("%s", strings.TrimSpace(s.script("up")))
-	t.Logf("compose up to a ready cluster: %s", time.Since(start).Round(100*time.Millisecond))
-	t.Cleanup(func() {
-		if t.Failed() {
-			s.logs()
-		}
-		s.script("down", "wipe")
-	})
-	raw, err := os.ReadFile(filepath.Join(s.secrets, "admin.credentials"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.cred = strings.TrimSpace(string(raw))
+	s.up()
 	if fi, err := os.Stat(filepath.Join(s.secrets, "admin.credentials")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("admin.credentials: %v, mode %v; want 0600", err, fi.Mode().Perm())
 	}

@@ -43,22 +43,7 @@ const s3Image = "flotilla-s3:v1.8.0"
 // partitions, which do not depend on the block store, to TestStack.
 func TestS3Stack(t *testing.T) {
 	s := requireTools(t, "s3")
-	s.secrets = filepath.Join(t.TempDir(), "secrets")
-	s.script("down", "wipe") // what a failed earlier run may have left
-	start := time.Now()
-	t.Logf("%s", strings.TrimSpace(s.script("up")))
-	t.Logf("compose up (S3 variant) to a ready cluster: %s", time.Since(start).Round(100*time.Millisecond))
-	t.Cleanup(func() {
-		if t.Failed() {
-			s.logs()
-		}
-		s.script("down", "wipe")
-	})
-	raw, err := os.ReadFile(filepath.Join(s.secrets, "admin.credentials"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.cred = strings.TrimSpace(string(raw))
+	s.up()
 
 	// The S3 server is on the storage network only and publishes nothing
 	// on the host; its key is in no compose file and in no node's

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -91,6 +92,29 @@ func requireTools(t *testing.T, storage string) *stack {
 		}
 	}
 	return s
+}
+
+// up starts the stack from nothing (what a failed earlier run may have
+// left is wiped first) with fresh secrets, tears it down when the test
+// ends, and reads the admin credentials.
+func (s *stack) up() {
+	t := s.t
+	s.secrets = filepath.Join(t.TempDir(), "secrets")
+	s.script("down", "wipe")
+	start := time.Now()
+	t.Logf("%s", strings.TrimSpace(s.script("up")))
+	t.Logf("compose up to a ready cluster (%s): %s", cmp.Or(s.storage, "flatfs"), time.Since(start).Round(100*time.Millisecond))
+	t.Cleanup(func() {
+		if t.Failed() {
+			s.logs()
+		}
+		s.script("down", "wipe")
+	})
+	raw, err := os.ReadFile(filepath.Join(s.secrets, "admin.credentials"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cred = strings.TrimSpace(string(raw))
 }
 
 // env is the environment of compose.sh and docker-compose.
