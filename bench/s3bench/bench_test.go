@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -18,7 +19,7 @@ import (
 // store's own tests (s3test, versitygw behind a counting proxy). `make
 // bench-s3` runs it:
 //
-//	cd bench/s3bench && go test -run '^TestS3Bench$' -v -timeout 60m . -args -s3bench [-quick] [-size 1GiB] [-out FILE]
+//	cd bench/s3bench && go test -run '^TestS3Bench$' -v -timeout 60m . -args -s3bench [-quick] [-size 1GiB] [-get-delay 20ms] [-out FILE]
 var (
 	runBench    = flag.Bool("s3bench", false, "run the benchmark (without it, TestS3Bench is skipped)")
 	quick       = flag.Bool("quick", false, "a smoke run of the whole benchmark: 64 MiB, 10,000 wants, 100,000 blocks for the index rebuild")
@@ -26,6 +27,7 @@ var (
 	wantsFlag   = flag.Int("wants", 100_000, `"have it?" calls for blocks not stored`)
 	rebuildFlag = flag.Int("rebuild-blocks", 1_000_000, "blocks a fresh peer indexes in the large rebuild (0: skip it)")
 	outFlag     = flag.String("out", "", "also write the tables to this file")
+	getDelay    = flag.Duration("get-delay", 0, "added to every GetObject at the server, as S3's latency to first byte (0: loopback's)")
 )
 
 // perBlockBucket holds go-ds-s3's objects; flotilla's packs are in the
@@ -55,6 +57,14 @@ func TestS3Bench(t *testing.T) {
 		size, wants, rebuild = 64<<20, 10_000, 100_000
 	}
 	srv := startServer(t)
+	if *getDelay > 0 {
+		srv.Intercept(func(op string, r *http.Request) int {
+			if op == "GetObject" {
+				time.Sleep(*getDelay)
+			}
+			return 0
+		})
+	}
 	cfg := Config{
 		Size: size, Wants: wants, RebuildBlocks: rebuild, Dir: t.TempDir(),
 		Endpoint: srv.Endpoint, Bucket: srv.Bucket, PerBlockBucket: perBlockBucket, Requests: srv,

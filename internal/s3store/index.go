@@ -75,8 +75,10 @@ func openIndex(dir string) (*index, error) {
 	cache := pebble.NewCache(indexCacheSize)
 	defer cache.Unref()
 	opts := &pebble.Options{Logger: quietLogger{}, Cache: cache}
-	// A rebuild writes a few hundred bytes per block: memtables bigger
-	// than pebble's 4 MiB flush less often, into fewer L0 tables.
+	// A start that finds many packs beside a large index writes them in
+	// batches of 16 MiB (bulkload.go), each a memtable of its own above
+	// half this size; other writes are small. (A rebuild does not go
+	// through memtables at all: it ingests a table.)
 	opts.MemTableSize = 16 << 20
 	// Bloom filters on every level: most "have?" questions (bitswap
 	// wants from the whole network) are for blocks the store does not

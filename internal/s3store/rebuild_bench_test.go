@@ -86,6 +86,7 @@ func uploadSmallPacks(tb testing.TB, srv *s3test.Server, cfg Config, n, size, pe
 			_, err := client.PutObject(ctx, &s3.PutObjectInput{
 				Bucket: aws.String(cfg.Bucket), Key: aws.String(keys.packKey(id)),
 				Body: bytes.NewReader(obj), ContentLength: aws.Int64(int64(len(obj))),
+				Metadata: map[string]string{prevMetadata: newPackID(writer).String()}, // as a store's packs have
 			})
 			return err
 		})
