@@ -21,7 +21,7 @@ import (
 func addContentCommands(root *cobra.Command, g *globals) {
 	root.AddCommand(addCmd(g), catCmd(g), getCmd(g), lsCmd(g), blockCmd(g), dagCmd(g),
 		pinCmd(g), gcCmd(g), repoCmd(g), idCmd(g), swarmCmd(g))
-	root.AddCommand(nameCmd(g), resolveCmd(g), refsCmd(g))
+	root.AddCommand(nameCmd(g), keyCmd(g), resolveCmd(g), refsCmd(g))
 }
 
 // run opens a client for the duration of fn.

@@ -78,7 +78,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.cfgFile, "config", "", "settings file (JSON, keys are flag names); default <data>/config.json when present")
 	bindCredentialFlags(pf, &g.api)
 
-	root.AddCommand(daemonCmd(g), configCmd(g), versionCmd(g), authCmd(g), imageCmd(g))
+	root.AddCommand(daemonCmd(g), configCmd(g), versionCmd(g), authCmd(g), imageCmd(g), siteCmd(g))
 	addContentCommands(root, g)
 	clusterCommands(root, g)
 	return root

@@ -16,7 +16,7 @@ import (
 // nameCmd works with IPNS names: records are imported (and published when
 // the daemon is online), read back, and resolved.
 func nameCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "name", Short: "Import, export and resolve IPNS names"}
+	cmd := &cobra.Command{Use: "name", Short: "Publish, import, export and resolve IPNS names"}
 	put := &cobra.Command{
 		Use:   "put NAME FILE|-",
 		Short: "Store a signed IPNS record for NAME (published to the DHT when the daemon is online)",
@@ -79,7 +79,43 @@ without /ipns/.`,
 	}
 	resolve.Flags().BoolP("recursive", "r", true, "resolve until the result is not a name")
 	resolve.Flags().BoolP("nocache", "n", false, "do not use cached resolutions")
-	cmd.AddCommand(put, get, resolve)
+	publish := &cobra.Command{
+		Use:   "publish PATH",
+		Short: "Point an IPNS name at PATH, signed with a cluster key; the cluster keeps it alive",
+		Long: `Sign an IPNS record that points the name of --key at PATH (/ipfs/CID, a
+bare CID, or /ipns/NAME), as 'ipfs name publish' does. The record is stored
+in the cluster: every peer's gateway resolves it at once, the leader renews
+it before it expires for as long as the key exists, and it is announced to
+the DHT when the daemon is online. The key must be a cluster key ('flotilla
+key gen'): 'self', the peer's own identity, would die with the peer.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, func(ctx context.Context, c *kuborpc.Client) error {
+				var out kuborpc.IpnsEntry
+				req := kuborpc.Request{Cmd: "name/publish", Args: args, Options: opts(cmd, "key", "lifetime", "ttl", "resolve", "v1compat", "sequence")}
+				if err := c.Single(ctx, req, &out); err != nil {
+					return err
+				}
+				quiet, _ := cmd.Flags().GetBool("quieter")
+				return g.out(cmd, out, func(w io.Writer) {
+					if quiet {
+						fmt.Fprintln(w, out.Name)
+					} else {
+						fmt.Fprintf(w, "Published to %s: %s\n", out.Name, out.Value)
+					}
+				})
+			})
+		},
+	}
+	publish.Flags().StringP("key", "k", "self", "name of the key to sign with, or its ID as 'key list -l' shows it")
+	publish.Flags().StringP("lifetime", "t", "48h", "how long the signed record is valid (the cluster renews it before then)")
+	publish.Flags().String("ttl", "5m", "how long resolvers may cache the record (at most --lifetime)")
+	publish.Flags().Bool("resolve", true, "check that PATH resolves before publishing")
+	publish.Flags().Bool("v1compat", true, "also sign the record's V1 fields, for old resolvers")
+	publish.Flags().Uint64("sequence", 0, "sequence number of the record (higher than the current one)")
+	publish.Flags().BoolP("quieter", "Q", false, "print only the name")
+	publish.Flags().Bool("allow-offline", false, "accepted for Kubo compatibility: the cluster always stores the record")
+	cmd.AddCommand(put, get, resolve, publish)
 	return cmd
 }
 

@@ -69,3 +69,9 @@ func (p *Peer) Records(ctx context.Context, prefix, after string, fn func(key st
 	}
 	return p.st.Records(ctx, prefix, after, fn)
 }
+
+// LocalRecords streams records as LocalRecord reads them: as this peer has
+// applied them, without asking the leader.
+func (p *Peer) LocalRecords(ctx context.Context, prefix, after string, fn func(key string, value []byte) error) error {
+	return p.st.Records(ctx, prefix, after, fn)
+}

@@ -93,6 +93,11 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 	stopPacks := sharePacks(ctx, packs, peer, st.S3)
 	defer stopPacks() // before the peer stops
 
+	ipnsNames, err := startNames(ctx, peer, node, nw, st.Repo.Identity, secret, log.With("component", "names"))
+	if err != nil {
+		return err
+	}
+
 	gw, err := newGateway(cfg, node, ops, log)
 	if err != nil {
 		return err
@@ -103,7 +108,7 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 	services := []service{
 		{name: "gateway", addr: cfg.GatewayListen, handler: gw},
 		{name: "rpc", addr: cfg.RPCListen, handler: kuborpc.NewHandler(kuborpc.Deps{
-			Node: node, Cluster: peer, Identity: st.Repo.Identity, RepoPath: st.Repo.Path, Config: settings, S3: st.S3Stat, Logger: log.With("component", "rpc"),
+			Node: node, Cluster: peer, Identity: st.Repo.Identity, RepoPath: st.Repo.Path, Config: settings, S3: st.S3Stat, Names: ipnsNames, Logger: log.With("component", "rpc"),
 		})},
 		{name: "api", addr: cfg.APIListen, handler: restapi.NewHandler(cfg.API, restapi.Deps{
 			Cluster: restCluster{peer, nw}, Version: version.Get().Version, Commit: version.Get().Commit, Logger: log.With("component", "restapi"),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/boxo/ipns"
@@ -40,6 +41,31 @@ type records struct {
 	store     ds.Datastore
 	dht       routing.ValueStore // nil offline or with the DHT off
 	validator record.Validator
+	// shared, once set, gives the records the cluster keeps for the
+	// names it publishes (see ShareRecords).
+	shared atomic.Pointer[SharedRecords]
+}
+
+// SharedRecords returns the record a cluster keeps for an IPNS routing
+// key, or nil.
+type SharedRecords func(ctx context.Context, routingKey string) []byte
+
+// ShareRecords makes the node read IPNS records from src beside its own
+// store: a name the cluster publishes resolves on every peer at once,
+// whatever the DHT knows.
+func (n *Node) ShareRecords(src SharedRecords) { n.records.shared.Store(&src) }
+
+// sharedRecord returns the shared record of key if it is valid.
+func (r *records) sharedRecord(ctx context.Context, key string) []byte {
+	src := r.shared.Load()
+	if src == nil {
+		return nil
+	}
+	val := (*src)(ctx, key)
+	if val == nil || r.validator.Validate(key, val) != nil {
+		return nil
+	}
+	return val
 }
 
 var _ routing.ValueStore = (*records)(nil)
@@ -61,14 +87,23 @@ func checkKey(key string) error {
 	return nil
 }
 
-// local returns the stored record for key if it is still valid.
+// local returns the best valid record for key of the node's store and the
+// cluster's.
 func (r *records) local(ctx context.Context, key string) ([]byte, error) {
+	shared := r.sharedRecord(ctx, key)
 	val, err := r.store.Get(ctx, recordKey(key))
-	if err != nil {
-		return nil, err
+	if err == nil && r.validator.Validate(key, val) != nil {
+		err = ds.ErrNotFound // expired (or corrupt): as good as absent
 	}
-	if err := r.validator.Validate(key, val); err != nil {
-		return nil, ds.ErrNotFound // expired (or corrupt): as good as absent
+	switch {
+	case err != nil && shared != nil:
+		return shared, nil
+	case err != nil:
+		return nil, err
+	case shared != nil:
+		if i, err := r.validator.Select(key, [][]byte{val, shared}); err == nil && i == 1 {
+			return shared, nil
+		}
 	}
 	return val, nil
 }
@@ -262,7 +297,7 @@ func (n *Node) ResolveName(ctx context.Context, p path.Path, o ResolveOptions) (
 // newNameSystems builds the cached name system the node resolves with and
 // an uncached one for callers that ask to bypass the cache. namesys reads
 // IPFS_NS_MAP itself, as in Kubo: static DNSLink for tests and debugging.
-func newNameSystems(vs routing.ValueStore, dns madns.BasicResolver) (cached, uncached namesys.NameSystem, err error) {
+func newNameSystems(r *records, vs routing.ValueStore, dns madns.BasicResolver) (cached, uncached namesys.NameSystem, err error) {
 	var opts []namesys.Option
 	if dns != nil {
 		opts = append(opts, namesys.WithDNSResolver(dns))
@@ -275,7 +310,7 @@ func newNameSystems(vs routing.ValueStore, dns madns.BasicResolver) (cached, unc
 	if err != nil {
 		return nil, nil, fmt.Errorf("name system: %w", err)
 	}
-	return cached, uncached, nil
+	return clusterFirst{cached, r}, clusterFirst{uncached, r}, nil
 }
 
 // OfflineNames returns a name system and a record store that never ask the
@@ -283,7 +318,7 @@ func newNameSystems(vs routing.ValueStore, dns madns.BasicResolver) (cached, unc
 // uses DNS (and IPFS_NS_MAP).
 func (n *Node) OfflineNames() (namesys.NameSystem, routing.ValueStore, error) {
 	vs := offlineRecords{n.Records}
-	ns, _, err := newNameSystems(vs, n.dns)
+	ns, _, err := newNameSystems(n.records, vs, n.dns)
 	return ns, vs, err
 }
 
@@ -301,4 +336,71 @@ func (o offlineRecords) SearchValue(ctx context.Context, k string, opts ...routi
 
 func (o offlineRecords) PutValue(ctx context.Context, k string, v []byte, opts ...routing.Option) error {
 	return o.ValueStore.PutValue(ctx, k, v, append(opts, routing.Offline)...)
+}
+
+// clusterFirst resolves the names the cluster publishes from the cluster's
+// record, which is the newest there is: no cache to outlive, no DHT to
+// wait for. Other names go to the name system it wraps.
+type clusterFirst struct {
+	namesys.NameSystem
+	records *records
+}
+
+func (c clusterFirst) Resolve(ctx context.Context, p path.Path, opts ...namesys.ResolveOption) (namesys.Result, error) {
+	res, ok := c.shared(ctx, p)
+	if !ok {
+		return c.NameSystem.Resolve(ctx, p, opts...)
+	}
+	if !res.Path.Mutable() {
+		return res, nil
+	}
+	o := namesys.ProcessResolveOptions(opts)
+	if o.Depth <= 1 {
+		return res, namesys.ErrResolveRecursion
+	}
+	next, err := c.NameSystem.Resolve(ctx, res.Path, append(opts, namesys.ResolveWithDepth(o.Depth-1))...)
+	next.TTL = min(next.TTL, res.TTL)
+	return next, err
+}
+
+func (c clusterFirst) ResolveAsync(ctx context.Context, p path.Path, opts ...namesys.ResolveOption) <-chan namesys.AsyncResult {
+	if _, ok := c.shared(ctx, p); !ok {
+		return c.NameSystem.ResolveAsync(ctx, p, opts...)
+	}
+	out := make(chan namesys.AsyncResult, 1)
+	res, err := c.Resolve(ctx, p, opts...)
+	out <- namesys.AsyncResult{Path: res.Path, TTL: res.TTL, LastMod: res.LastMod, Err: err}
+	close(out)
+	return out
+}
+
+// shared resolves one step of p from the cluster's record of its name.
+func (c clusterFirst) shared(ctx context.Context, p path.Path) (namesys.Result, bool) {
+	segs := p.Segments()
+	if p.Namespace() != path.IPNSNamespace || len(segs) < 2 {
+		return namesys.Result{}, false
+	}
+	name, err := ipns.NameFromString(segs[1])
+	if err != nil {
+		return namesys.Result{}, false // a DNSLink domain
+	}
+	raw := c.records.sharedRecord(ctx, string(name.RoutingKey()))
+	if raw == nil {
+		return namesys.Result{}, false
+	}
+	rec, err := ipns.UnmarshalRecord(raw)
+	if err != nil {
+		return namesys.Result{}, false
+	}
+	value, err := rec.Value()
+	if err != nil {
+		return namesys.Result{}, false
+	}
+	if len(segs) > 2 {
+		if value, err = path.Join(value, segs[2:]...); err != nil {
+			return namesys.Result{}, false
+		}
+	}
+	ttl, _ := rec.TTL()
+	return namesys.Result{Path: value, TTL: ttl}, true
 }

@@ -101,6 +101,7 @@ type Node struct {
 
 	// Records holds IPNS records: the local store, and the DHT online.
 	Records routing.ValueStore
+	records *records
 	// Names resolves /ipns/ paths: IPNS names through Records, DNSLink
 	// through IPFS_NS_MAP and DNS.
 	Names         namesys.NameSystem
@@ -162,8 +163,9 @@ func New(ctx context.Context, cfg Config, d Deps) (*Node, error) {
 	if d.Network != nil && d.Network.DHT != nil {
 		dht = d.Network.DHT
 	}
-	n.Records, n.dns = newRecords(d.Meta, dht), d.DNS
-	if n.Names, n.uncachedNames, err = newNameSystems(n.Records, d.DNS); err != nil {
+	n.records, n.dns = newRecords(d.Meta, dht), d.DNS
+	n.Records = n.records
+	if n.Names, n.uncachedNames, err = newNameSystems(n.records, n.Records, d.DNS); err != nil {
 		return nil, err
 	}
 

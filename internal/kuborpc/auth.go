@@ -16,8 +16,11 @@ var (
 	readCommands = setOf("cat", "get", "ls", "refs", "refs/local", "resolve", "name/resolve",
 		"block/get", "block/stat", "dag/get", "dag/stat", "dag/export", "pin/ls", "pin/verify",
 		"routing/get", "routing/findprovs", "repo/stat", "id", "version",
-		"swarm/peers", "swarm/addrs", "swarm/addrs/local", "swarm/addrs/listen")
-	pinCommands = setOf("add", "block/put", "block/rm", "dag/put", "dag/import", "pin/add", "pin/rm", "pin/update")
+		"swarm/peers", "swarm/addrs", "swarm/addrs/local", "swarm/addrs/listen", "key/list", "key/ls")
+	// Publishing a name and making a key for it are what deploying a site
+	// takes; removing, renaming, importing and exporting keys stay admin.
+	pinCommands = setOf("add", "block/put", "block/rm", "dag/put", "dag/import", "pin/add", "pin/rm", "pin/update",
+		"key/gen", "name/publish")
 )
 
 func setOf(names ...string) map[string]bool {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/flotilla-ipfs/flotilla/internal/importer"
 	"github.com/flotilla-ipfs/flotilla/internal/ipfs"
+	"github.com/flotilla-ipfs/flotilla/internal/names"
 	"github.com/flotilla-ipfs/flotilla/internal/pin"
 )
 
@@ -30,6 +31,7 @@ type Deps struct {
 	Config   func() any     // effective settings for config/show (secrets redacted)
 	S3       func() *S3Stat // the S3 block store's figures for repo/stat; nil, or nil result, on flatfs
 	Logger   *slog.Logger   // non-nil
+	Names    *names.Service // the cluster's IPNS keys and names; nil: key/* and name/publish answer 501
 }
 
 // server holds the dependencies of every handler.
@@ -57,6 +59,14 @@ func NewHandler(d Deps) http.Handler {
 		"refs/local":         s.refsLocal,
 		"resolve":            s.resolve,
 		"name/resolve":       s.nameResolve,
+		"name/publish":       s.namePublish,
+		"key/gen":            s.keyGen,
+		"key/list":           s.keyList,
+		"key/ls":             s.keyList,
+		"key/rm":             s.keyRm,
+		"key/rename":         s.keyRename,
+		"key/import":         s.keyImport,
+		"key/export":         s.keyExport,
 		"block/get":          s.blockGet,
 		"block/put":          s.blockPut,
 		"block/stat":         s.blockStat,
@@ -165,6 +175,11 @@ func status(err error) (int, int) {
 		return http.StatusBadRequest, codeClient
 	case errors.Is(err, ipfs.ErrOffline), errors.Is(err, pin.ErrUnavailable):
 		return http.StatusServiceUnavailable, codeNormal
+	case errors.Is(err, names.ErrInvalid), errors.Is(err, names.ErrExists), errors.Is(err, names.ErrNotFound):
+		// Kubo answers these with its normal code, so that its CLI
+		// prints them without a usage hint; not 404, which its client
+		// reads as an unknown command.
+		return http.StatusBadRequest, codeNormal
 	case errors.Is(err, ipfs.ErrNotFound):
 		return http.StatusNotFound, codeNormal
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
