@@ -279,24 +279,34 @@ func (s *server) keyExport(ctx context.Context, req *request, res *response) err
 	}
 	var out []byte
 	if format == formatPEM {
-		std, err := crypto.PrivKeyToStdKey(sk)
-		if err != nil {
-			return badRequest("converting libp2p private key to std Go key: %v", err)
-		}
-		// x509 takes ed25519 keys by value; libp2p gives a pointer.
-		if ed, ok := std.(*ed25519.PrivateKey); ok {
-			std = *ed
-		}
-		// secp256k1 is not a curve x509 knows: those keys export in the
-		// libp2p format only.
-		if out, err = x509.MarshalPKCS8PrivateKey(std); err != nil {
-			return badRequest("marshalling key to PKCS8 format: %v", err)
-		}
-	} else if out, err = crypto.MarshalPrivateKey(sk); err != nil {
+		out, err = pkcs8(sk)
+	} else {
+		out, err = crypto.MarshalPrivateKey(sk)
+	}
+	if err != nil {
 		return err
 	}
 	_, err = res.stream("application/octet-stream").Write(out)
 	return err
+}
+
+// pkcs8 encodes a private key as PKCS #8 DER.
+func pkcs8(sk crypto.PrivKey) ([]byte, error) {
+	std, err := crypto.PrivKeyToStdKey(sk)
+	if err != nil {
+		return nil, badRequest("converting libp2p private key to std Go key: %v", err)
+	}
+	// x509 takes ed25519 keys by value; libp2p gives a pointer.
+	if ed, ok := std.(*ed25519.PrivateKey); ok {
+		std = *ed
+	}
+	// secp256k1 is not a curve x509 knows: those keys export in the
+	// libp2p format only.
+	der, err := x509.MarshalPKCS8PrivateKey(std)
+	if err != nil {
+		return nil, badRequest("marshalling key to PKCS8 format: %v", err)
+	}
+	return der, nil
 }
 
 func (s *server) namePublish(ctx context.Context, req *request, res *response) error {
