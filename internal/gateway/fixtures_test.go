@@ -111,11 +111,16 @@ func newFixtureNode(t testing.TB) *ipfs.Node {
 	return n
 }
 
-// newMemNode is an offline node on in-memory datastores.
+// testBlocks gives the block store of the nodes the tests build: memory,
+// unless a test runs the suites on S3 (TestFixturesOnS3).
+var testBlocks = func(testing.TB) ds.Batching { return dssync.MutexWrap(ds.NewMapDatastore()) }
+
+// newMemNode is an offline node on in-memory datastores (the blocks in
+// testBlocks').
 func newMemNode(t testing.TB) *ipfs.Node {
 	t.Helper()
 	n, err := ipfs.New(context.Background(), ipfs.DefaultConfig(), ipfs.Deps{
-		Blocks: dssync.MutexWrap(ds.NewMapDatastore()),
+		Blocks: testBlocks(t),
 		Meta:   dssync.MutexWrap(ds.NewMapDatastore()),
 		Logger: slog.New(slog.DiscardHandler),
 		DNS:    noDNS{},
