@@ -346,21 +346,29 @@ type clusterFirst struct {
 	records *records
 }
 
+// Resolve takes one step at a time, so that a cluster name is read from
+// the cluster at any depth: behind a DNSLink domain, or another name.
 func (c clusterFirst) Resolve(ctx context.Context, p path.Path, opts ...namesys.ResolveOption) (namesys.Result, error) {
-	res, ok := c.shared(ctx, p)
-	if !ok {
-		return c.NameSystem.Resolve(ctx, p, opts...)
+	out := namesys.Result{Path: p}
+	for depth, step := namesys.ProcessResolveOptions(opts).Depth, 0; out.Path.Mutable(); step++ {
+		if uint(step) == depth {
+			return out, namesys.ErrResolveRecursion
+		}
+		res, ok := c.shared(ctx, out.Path)
+		if !ok {
+			var err error
+			res, err = c.NameSystem.Resolve(ctx, out.Path, append(opts, namesys.ResolveWithDepth(1))...)
+			if err != nil && !errors.Is(err, namesys.ErrResolveRecursion) {
+				return res, err
+			}
+		}
+		// The answer is good for as long as every step of it is.
+		if step == 0 || res.TTL < out.TTL {
+			out.TTL = res.TTL
+		}
+		out.Path, out.LastMod = res.Path, res.LastMod
 	}
-	if !res.Path.Mutable() {
-		return res, nil
-	}
-	o := namesys.ProcessResolveOptions(opts)
-	if o.Depth <= 1 {
-		return res, namesys.ErrResolveRecursion
-	}
-	next, err := c.NameSystem.Resolve(ctx, res.Path, append(opts, namesys.ResolveWithDepth(o.Depth-1))...)
-	next.TTL = min(next.TTL, res.TTL)
-	return next, err
+	return out, nil
 }
 
 func (c clusterFirst) ResolveAsync(ctx context.Context, p path.Path, opts ...namesys.ResolveOption) <-chan namesys.AsyncResult {

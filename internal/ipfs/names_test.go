@@ -93,3 +93,59 @@ func mustPeer(t *testing.T, key crypto.PrivKey) peer.ID {
 	}
 	return id
 }
+
+// Names the cluster keeps resolve from its record at once, at any depth
+// (behind a DNSLink domain too), whatever the cache holds.
+func TestSharedRecordsResolveFirst(t *testing.T) {
+	ctx := context.Background()
+	key, _, _ := crypto.GenerateEd25519Key(nil)
+	name := ipns.NameFromPeer(mustPeer(t, key))
+	t.Setenv("IPFS_NS_MAP", "site.example:/ipns/"+name.String())
+	n := newMemNode(t)
+	const v1, v2 = "/ipfs/bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am", "/ipfs/bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
+	later := time.Now().Add(time.Hour)
+	shared := record(t, key, v1, 1, later)
+	n.ShareRecords(func(_ context.Context, k string) []byte {
+		if k == string(name.RoutingKey()) {
+			return shared
+		}
+		return nil
+	})
+	resolve := func(p string) string {
+		t.Helper()
+		res, err := n.ResolveName(ctx, mustPath(t, p), ipfs.ResolveOptions{Recursive: true})
+		if err != nil {
+			t.Fatalf("resolve %s: %v", p, err)
+		}
+		return res.Path.String()
+	}
+	for _, p := range []string{"/ipns/" + name.String(), "/ipns/site.example"} {
+		if got := resolve(p); got != v1 {
+			t.Fatalf("%s -> %s, want %s", p, got, v1)
+		}
+	}
+	// The record store answers with it too (routing get, and any
+	// resolver that reads the store).
+	if rec, err := n.GetRecord(ctx, name.String()); err != nil || string(rec) != string(shared) {
+		t.Fatalf("GetRecord = %d bytes, %v", len(rec), err)
+	}
+	shared = record(t, key, v2, 2, later) // a publish through another peer
+	for _, p := range []string{"/ipns/" + name.String(), "/ipns/site.example"} {
+		if got := resolve(p); got != v2 {
+			t.Fatalf("after a new record, %s -> %s, want %s at once", p, got, v2)
+		}
+	}
+	shared = record(t, key, v1, 3, time.Now().Add(-time.Minute)) // expired
+	if res, err := n.ResolveName(ctx, mustPath(t, "/ipns/"+name.String()), ipfs.ResolveOptions{Recursive: true}); !errors.Is(err, ipfs.ErrNotFound) {
+		t.Fatalf("an expired shared record: %v %v, want not found", res.Path, err)
+	}
+}
+
+func mustPath(t *testing.T, s string) path.Path {
+	t.Helper()
+	p, err := path.NewPath(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
