@@ -24,7 +24,20 @@ func TestHistoryUnderFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault-injection history check; skipped in -short mode")
 	}
-	tc := newCluster(t, 3, "z1", "z2", "z3")
+	checkHistoryUnderFaults(t, newCluster(t, 3, "z1", "z2", "z3"))
+}
+
+// The same history check with the peers' blocks in one shared S3 bucket
+// (--blockstore s3 --s3-shared).
+func TestHistoryUnderFaultsOnSharedS3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault-injection history check; skipped in -short mode")
+	}
+	tc, _ := newSharedS3Cluster(t, 3, "z1", "z2", "z3")
+	checkHistoryUnderFaults(t, tc)
+}
+
+func checkHistoryUnderFaults(t *testing.T, tc *testCluster) {
 	const clients, opsPerClient, cidsPerClient = 4, 60, 5
 
 	// Content exists on the peers (unpinned) so that pins can complete.
