@@ -14,7 +14,7 @@ CADDY_VERSION := v2.11.9
 VERSITYGW_VERSION := v1.8.0
 FUZZTIME ?= 30s
 
-.PHONY: help run build test check unit e2e cdk-test tools bench bench-gateway bench-cluster bench-compare bench-bulk bench-add-cluster bench-s3 bench-registry fuzz clean \
+.PHONY: help run build test check unit e2e cdk-test tools chromium bench bench-gateway bench-cluster bench-compare bench-bulk bench-add-cluster bench-s3 bench-registry fuzz clean \
 	image lb-image s3-image compose-up compose-down compose-test cdk-synth
 
 # A bare `make` is still `make run`; `make help` lists the targets.
@@ -100,8 +100,14 @@ cdk-synth:
 cdk-test:
 	cd deploy/cdk && $(CDK_ENV) $(GO) vet ./... && $(CDK_ENV) $(GO) test -count=1 ./...
 
-## tools: build the real peers, the S3 server and the linters the tests use, into .tools/bin (cached)
-tools: $(KUBO) $(STATICCHECK) $(CLUSTERCTL) $(VERSITYGW) $(OCI_CONFORMANCE)
+## tools: build the real peers, the S3 server and the linters the tests use, into .tools/bin (cached); install chromium when missing
+tools: $(KUBO) $(STATICCHECK) $(CLUSTERCTL) $(VERSITYGW) $(OCI_CONFORMANCE) chromium
+
+# Debian's chromium, the headless browser of the web console's tests
+# (cmd/flotilla TestConsoleInABrowser), installed once when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium for the console's browser tests"; \
+	  $$([ "$$(id -u)" = 0 ] || echo sudo) sh -c 'apt-get update -qq && apt-get install -y -qq chromium'; }
 
 $(KUBO): tools/kubo/go.mod tools/kubo/go.sum
 	cd tools/kubo && GOBIN=$(TOOLS) $(GO) install github.com/ipfs/kubo/cmd/ipfs

@@ -47,6 +47,7 @@ func bindDaemonFlags(fs *pflag.FlagSet, c *daemon.Config) {
 	fs.StringVar(&c.Storage.S3.Region, "s3-region", c.Storage.S3.Region, "region of the bucket; empty: the SDK's (AWS_REGION, shared config), us-east-1 with --s3-endpoint")
 	fs.BoolVar(&c.Storage.S3.PathStyle, "s3-path-style", c.Storage.S3.PathStyle, "address the bucket in the URL path (http://host/bucket/key), as most S3-compatible servers want")
 	fs.BoolVar(&c.Storage.S3.Shared, "s3-shared", c.Storage.S3.Shared, "every peer of the cluster uses this bucket and prefix: a block is stored once whatever the replication, and replicas add serving capacity, not durability")
+	fs.DurationVar(&c.Storage.S3.CompactEvery, "s3-compact-interval", c.Storage.S3.CompactEvery, "how often packs that GC left mostly dead are rewritten and the old ones deleted after an hour (0: never); on a shared bucket the cluster's GC does it")
 	fs.Int64Var(&c.Storage.S3.CacheSize, "s3-cache-size", c.Storage.S3.CacheSize, "bytes of the local disk cache of blocks read from S3 (at least 16 MiB)")
 	fs.StringVar(&c.Node.Provide, "provide", c.Node.Provide, "what to announce on the DHT: roots, pinned, all or none")
 	fs.DurationVar(&c.Node.ReprovideInterval, "reprovide-interval", c.Node.ReprovideInterval, "how often to announce the provided set again")

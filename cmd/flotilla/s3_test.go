@@ -2,14 +2,19 @@ package main_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	mrand "math/rand"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,6 +56,7 @@ type repoStat struct {
 	S3         *struct {
 		Bucket        string
 		Packs         int64
+		PacksDeleting int64
 		LiveBlocks    int64
 		LiveFraction  float64
 		CacheHitRatio float64
@@ -316,6 +322,16 @@ func TestS3SharedClusterOfProcesses(t *testing.T) {
 		t.Fatalf("repo stat of a peer that wrote nothing = %+v", stat.S3)
 	}
 
+	// Kubo's repo gc on a shared bucket runs the cluster's collection
+	// (no peer may delete alone there), and what the cluster pins stays.
+	if r := d1.RPC("gc"); r.Code != 0 {
+		t.Fatalf("gc on a shared bucket: %s", r.Stderr)
+	}
+	for _, d := range []*ft.Daemon{d0, d1, d2} {
+		waitFor(t, 10*time.Second, "the add survives the collection", held(d))
+	}
+	srv.Reset() // a collection may rewrite packs; the replacement below must not write
+
 	// d2 is gone for good; a peer with an empty data directory takes its
 	// zone, gets its allocation when the cluster repairs, and holds it
 	// from the bucket.
@@ -325,5 +341,166 @@ func TestS3SharedClusterOfProcesses(t *testing.T) {
 	waitFor(t, 10*time.Second, "the replacement's gateway serves it without fetching", served(d3, root, content))
 	if n := srv.Count("PutObject") + srv.Count("UploadPart"); n != 0 {
 		t.Errorf("the replacement wrote %d objects to the bucket, want 0 (%v)", n, srv.Counts())
+	}
+}
+
+// A peer of a shared-bucket cluster killed with -9 in the middle of an add,
+// its first pack's upload in flight, leaves nothing a restart cannot clean:
+// the restart aborts the multipart uploads it left unfinished, the
+// interrupted add is not pinned, the acknowledged one is, and no peer's
+// index points at a pack the bucket does not hold (repo verify reads every
+// block an index names, the killed peer's and those that followed its
+// records).
+//
+// The daemon's packs (an import's 8–16 MiB) stay under the multipart size,
+// which no flag lowers, so the unfinished multipart upload a crash leaves
+// behind when a pack is 64 MiB or more is planted under the killed peer's
+// writer id, as S3 holds it after such a crash.
+func TestS3SharedKill9MidAdd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs versitygw and three daemons; skipped in -short mode")
+	}
+	srv := s3test.Start(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte(hex.EncodeToString([]byte("shared bucket cluster secret 32b"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := func(dir, zone, join string) *ft.Daemon {
+		flags := append(clusterFlags(secret, zone, join), s3Flags(srv, "cluster", "--s3-shared")...)
+		return ft.StartDaemonEnv(t, dir, srv.Env(), flags...)
+	}
+	d0 := start(t.TempDir(), "z1", "")
+	dir1 := t.TempDir()
+	d1 := start(dir1, "z2", d0.Listen.Cluster)
+	d2 := start(t.TempDir(), "z3", d0.Listen.Cluster)
+
+	acked := strings.Repeat("acknowledged before the kill\n", 40_000)
+	r := d1.RPC("add", "-Q", writeFile(t, "acked.txt", acked))
+	if r.Code != 0 {
+		t.Fatalf("add: %s", r.Stderr)
+	}
+	ackedRoot := strings.TrimSpace(r.Stdout)
+
+	// The next pack d1 writes waits in the proxy until d1 is dead.
+	var (
+		mu      sync.Mutex
+		heldKey string
+	)
+	held, release := make(chan struct{}), make(chan struct{})
+	srv.Intercept(func(op string, req *http.Request) int {
+		if op != "PutObject" {
+			return 0
+		}
+		mu.Lock()
+		first := heldKey == ""
+		if first {
+			heldKey = strings.TrimPrefix(req.URL.Path, "/"+srv.Bucket+"/")
+			close(held)
+		}
+		mu.Unlock()
+		if first {
+			<-release
+		}
+		return 0
+	})
+	t.Cleanup(func() { srv.Intercept(nil) })
+	big := filepath.Join(t.TempDir(), "big.bin")
+	buf := make([]byte, 24<<20)
+	rand.Read(buf)
+	if err := os.WriteFile(big, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	add := exec.Command(ft.Binary(t), "--rpc", d1.Listen.RPC, "add", "-Q", big)
+	if err := add.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held:
+	case <-time.After(60 * time.Second): // a deadline, not synchronisation
+		t.Fatal("the large add wrote no pack within 60s")
+	}
+	d1.Kill()
+	close(release)
+	if err := add.Wait(); err == nil {
+		t.Fatal("the add finished although its daemon was killed mid-way")
+	}
+
+	// What S3 holds after a crash in a multipart upload of d1's.
+	mu.Lock()
+	key := heldKey
+	mu.Unlock()
+	writer, _, ok := strings.Cut(path.Base(key), "-")
+	if !ok || !strings.HasPrefix(key, "cluster/packs/") {
+		t.Fatalf("the held write was not a pack: %q", key)
+	}
+	planted := "cluster/packs/00/" + writer + "-00" + strings.Repeat("ab", 7)
+	client := srv.Client()
+	ctx := context.Background()
+	if _, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(srv.Bucket), Key: aws.String(planted)}); err != nil {
+		t.Fatal(err)
+	}
+
+	d1 = start(dir1, "z2", d0.Listen.Cluster)
+	uploads, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(srv.Bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(uploads.Uploads) != 0 {
+		t.Errorf("%d unfinished uploads left after the restart (planted: %s)", len(uploads.Uploads), planted)
+	}
+
+	pins := d0.API("pin", "ls", "--json").Stdout
+	if !strings.Contains(pins, `"cid":"`+ackedRoot+`"`) || strings.Count(pins, "\n") != 1 {
+		t.Errorf("after the interrupted add the pinset is\n%s\nwant only the acknowledged %s", pins, ackedRoot)
+	}
+	for name, d := range map[string]*ft.Daemon{"d0": d0, "d1 (restarted)": d1, "d2": d2} {
+		waitFor(t, 30*time.Second, name+" verifies every block its index names", func() error {
+			if r := d.RPC("repo", "verify"); r.Code != 0 || !strings.Contains(r.Stdout, "all") {
+				return fmt.Errorf("repo verify: exit %d: %s %s", r.Code, r.Stdout, r.Stderr)
+			}
+			return nil
+		})
+		if r := d.RPC("cat", ackedRoot); r.Code != 0 || r.Stdout != acked {
+			t.Errorf("%s: cat of the acknowledged add: exit %d, %d bytes, %s", name, r.Code, len(r.Stdout), r.Stderr)
+		}
+	}
+}
+
+// With a prefix of its own, the daemon compacts by itself: once GC leaves
+// a pack dead, the next round schedules its object for deletion, and what
+// is still pinned reads as before.
+func TestS3DaemonCompactsDeadPacks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs versitygw and flotilla; skipped in -short mode")
+	}
+	srv := s3test.Start(t)
+	d := ft.StartDaemonEnv(t, t.TempDir(), srv.Env(), s3Flags(srv, "node", "--offline", "--s3-compact-interval", "1s")...)
+	rnd := mrand.New(mrand.NewSource(7))
+	add := func(name string) string {
+		data := make([]byte, 1<<20)
+		rnd.Read(data)
+		r := d.RPC("add", "-Q", writeFile(t, name, string(data)))
+		if r.Code != 0 {
+			t.Fatalf("add: %s", r.Stderr)
+		}
+		return strings.TrimSpace(r.Stdout)
+	}
+	dead, kept := add("dead.bin"), add("kept.bin")
+	if r := d.API("pin", "rm", dead); r.Code != 0 {
+		t.Fatalf("pin rm: %s", r.Stderr)
+	}
+	if r := d.RPC("gc"); r.Code != 0 || !strings.Contains(r.Stdout, "removed") {
+		t.Fatalf("gc removed %q: %s", r.Stdout, r.Stderr)
+	}
+	waitFor(t, 30*time.Second, "the dead pack is scheduled for deletion", func() error {
+		var stat repoStat
+		ft.DecodeJSON(t, d.RPC("--json", "repo", "stat").Stdout, &stat)
+		if stat.S3 == nil || stat.S3.PacksDeleting == 0 {
+			return fmt.Errorf("repo stat S3 = %+v", stat.S3)
+		}
+		return nil
+	})
+	if r := d.RPC("cat", kept); r.Code != 0 || len(r.Stdout) != 1<<20 {
+		t.Fatalf("cat of the kept file after compaction: %d bytes, %s", len(r.Stdout), r.Stderr)
 	}
 }

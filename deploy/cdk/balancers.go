@@ -20,8 +20,8 @@ type httpService struct {
 	tg          elb.CfnTargetGroup
 }
 
-// balancers: one ALB for the HTTP services (fronted by CloudFront), one NLB
-// per node for its libp2p swarm port.
+// balancers: one ALB for the HTTP services (fronted by CloudFront, but for
+// the registry's own listener), one NLB per node for its libp2p swarm port.
 type balancers struct {
 	alb      elb.CfnLoadBalancer
 	listener elb.CfnListener
@@ -30,6 +30,28 @@ type balancers struct {
 	nlbs     []elb.CfnLoadBalancer
 	swarm    []elb.CfnTargetGroup
 	swarmL   []elb.CfnListener
+	// The registry's target group and listener exist under c.registry
+	// only; registryAttached always does, created after the listener
+	// when there is one, for the services to wait on.
+	registry         elb.CfnTargetGroup
+	registryListener elb.CfnListener
+	registryAttached awscdk.CfnResource
+}
+
+// httpTargetGroup holds all three nodes' tasks on port. Health is /ready on
+// the ops port: a node that lost the cluster leader, or whose disk hangs,
+// gets no traffic.
+func httpTargetGroup(f *FlotillaStack, id string, port float64) elb.CfnTargetGroup {
+	return elb.NewCfnTargetGroup(f.stack, s(id), &elb.CfnTargetGroupProps{
+		VpcId: f.net.vpc.Ref(), TargetType: s("ip"), Protocol: s("HTTP"), Port: n(port),
+		HealthCheckEnabled: b(true), HealthCheckProtocol: s("HTTP"), HealthCheckPath: s("/ready"),
+		HealthCheckPort: s("9090"), HealthyThresholdCount: n(2), UnhealthyThresholdCount: n(3),
+		HealthCheckIntervalSeconds: n(10), HealthCheckTimeoutSeconds: n(5),
+		Matcher: &elb.CfnTargetGroup_MatcherProperty{HttpCode: s("200")},
+		TargetGroupAttributes: &[]interface{}{
+			&elb.CfnTargetGroup_TargetGroupAttributeProperty{Key: s("deregistration_delay.timeout_seconds"), Value: s("30")},
+		},
+	})
 }
 
 func newBalancers(f *FlotillaStack) balancers {
@@ -75,19 +97,7 @@ func newBalancers(f *FlotillaStack) balancers {
 		{name: "PinSvc", route: "pinsvc", port: pinsvcPort},
 	}
 	for i, hs := range lb.http {
-		// Every target group holds all three nodes' tasks. Health is
-		// /ready on the ops port: a node that lost the cluster leader, or
-		// whose disk hangs, gets no traffic.
-		hs.tg = elb.NewCfnTargetGroup(f.stack, s(hs.name+"TargetGroup"), &elb.CfnTargetGroupProps{
-			VpcId: f.net.vpc.Ref(), TargetType: s("ip"), Protocol: s("HTTP"), Port: n(hs.port),
-			HealthCheckEnabled: b(true), HealthCheckProtocol: s("HTTP"), HealthCheckPath: s("/ready"),
-			HealthCheckPort: s("9090"), HealthyThresholdCount: n(2), UnhealthyThresholdCount: n(3),
-			HealthCheckIntervalSeconds: n(10), HealthCheckTimeoutSeconds: n(5),
-			Matcher: &elb.CfnTargetGroup_MatcherProperty{HttpCode: s("200")},
-			TargetGroupAttributes: &[]interface{}{
-				&elb.CfnTargetGroup_TargetGroupAttributeProperty{Key: s("deregistration_delay.timeout_seconds"), Value: s("30")},
-			},
-		})
+		hs.tg = httpTargetGroup(f, hs.name+"TargetGroup", hs.port)
 		lb.rules = append(lb.rules, elb.NewCfnListenerRule(f.stack, s(hs.name+"Route"), &elb.CfnListenerRuleProps{
 			ListenerArn: lb.listener.Ref(), Priority: n(float64(10 * (i + 1))),
 			Conditions: &[]interface{}{&elb.CfnListenerRule_RuleConditionProperty{
@@ -99,6 +109,33 @@ func newBalancers(f *FlotillaStack) balancers {
 			Actions: &[]interface{}{&elb.CfnListenerRule_ActionProperty{Type: s("forward"), TargetGroupArn: hs.tg.Ref()}},
 		}))
 	}
+
+	// The OCI registry: a listener of its own, 5000 over HTTPS, which
+	// docker reaches directly, not through CloudFront: a push waits on
+	// imports and replication longer than CloudFront waits for an origin
+	// (60 s here), and every request carries Authorization, so CloudFront
+	// would cache nothing; the part worth caching, layers, is already
+	// served cached by the gateway distribution as /ipfs/<cid>
+	// (docs/deployment.md, "The registry"). docker insists on TLS beyond
+	// loopback, so the listener exists only with a certificate: the
+	// registry is OriginDomainName:5000. Plain round robin, no
+	// stickiness (docker keeps no cookies): a node that gets a request
+	// of another node's upload hands it to that node over the cluster
+	// port, which the tasks' group already opens between them.
+	lb.registry = httpTargetGroup(f, "RegistryTargetGroup", registryPort)
+	lb.registry.CfnOptions().SetCondition(f.c.registry)
+	lb.registryListener = elb.NewCfnListener(f.stack, s("RegistryListener"), &elb.CfnListenerProps{
+		LoadBalancerArn: lb.alb.Ref(), Port: n(registryPort), Protocol: s("HTTPS"),
+		Certificates:   &[]interface{}{&elb.CfnListener_CertificateProperty{CertificateArn: f.p.originCertARN.ValueAsString()}},
+		SslPolicy:      s("ELBSecurityPolicy-TLS13-1-2-2021-06"),
+		DefaultActions: &[]interface{}{&elb.CfnListener_ActionProperty{Type: s("forward"), TargetGroupArn: lb.registry.Ref()}},
+	})
+	lb.registryListener.CfnOptions().SetCondition(f.c.registry)
+	// ECS refuses a target group not attached to a load balancer, and a
+	// DependsOn cannot be conditional: the services depend on this
+	// handle, which refers to the listener when there is one.
+	lb.registryAttached = awscdk.NewCfnResource(f.stack, s("RegistryAttached"), &awscdk.CfnResourceProps{Type: s("AWS::CloudFormation::WaitConditionHandle")})
+	lb.registryAttached.AddMetadata(s("Listener"), ifAny(f.c.registry, lb.registryListener.Ref(), noValue()))
 
 	// Swarm: libp2p dials a peer ID at an address, so every node needs its
 	// own public endpoint: an NLB per node, in that node's AZ, forwarding

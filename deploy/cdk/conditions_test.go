@@ -323,16 +323,18 @@ func TestEveryParameterValueDeploysConsistently(t *testing.T) {
 	for _, st := range storages {
 		for _, nats := range []string{"1", "3"} {
 			for _, cert := range []string{"", "arn:aws:acm:eu-west-1:123456789012:certificate/abc"} {
-				params := map[string]string{"ImageUri": "example/flotilla:v1", "Storage": fmt.Sprint(st), "NatGateways": nats, "OriginCertificateArn": cert}
-				if cert != "" {
-					params["OriginDomainName"] = "origin.example.com"
-				}
-				d := resolve(t, params)
-				for _, b := range d.dangling() {
-					t.Errorf("Storage=%v NatGateways=%s cert=%t: %s", st, nats, cert != "", b)
-				}
-				if n := len(d.ofType("AWS::ECS::Service")); n != 3 {
-					t.Errorf("Storage=%v: %d services", st, n)
+				for _, registry := range []string{"0.0.0.0/0", ""} {
+					params := map[string]string{"ImageUri": "example/flotilla:v1", "Storage": fmt.Sprint(st), "NatGateways": nats, "OriginCertificateArn": cert, "RegistryCidr": registry}
+					if cert != "" {
+						params["OriginDomainName"] = "origin.example.com"
+					}
+					d := resolve(t, params)
+					for _, b := range d.dangling() {
+						t.Errorf("Storage=%v NatGateways=%s cert=%t RegistryCidr=%q: %s", st, nats, cert != "", registry, b)
+					}
+					if n := len(d.ofType("AWS::ECS::Service")); n != 3 {
+						t.Errorf("Storage=%v: %d services", st, n)
+					}
 				}
 			}
 		}

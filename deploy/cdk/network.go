@@ -95,7 +95,8 @@ func newNetwork(f *FlotillaStack) network {
 }
 
 // securityGroups: the tasks', the ALB's and EFS's. The only rule open to
-// the internet is the swarm port on the tasks.
+// the internet is the swarm port on the tasks, and, as RegistryCidr says,
+// the registry's HTTPS listener on the ALB.
 type securityGroups struct {
 	tasks, alb, efs awsec2.CfnSecurityGroup
 }
@@ -146,7 +147,7 @@ func newSecurityGroups(f *FlotillaStack) securityGroups {
 	for _, port := range []struct {
 		p    float64
 		name string
-	}{{gatewayPort, "Gateway"}, {apiPort, "Api"}, {pinsvcPort, "PinSvc"}, {opsPort, "Ops"}} {
+	}{{gatewayPort, "Gateway"}, {apiPort, "Api"}, {pinsvcPort, "PinSvc"}, {opsPort, "Ops"}, {registryPort, "Registry"}} {
 		awsec2.NewCfnSecurityGroupIngress(f.stack, s("Task"+port.name+"FromAlb"), &awsec2.CfnSecurityGroupIngressProps{
 			GroupId: g.tasks.AttrGroupId(), SourceSecurityGroupId: g.alb.AttrGroupId(), IpProtocol: s("tcp"),
 			FromPort: n(port.p), ToPort: n(port.p), Description: s(port.name + " from the ALB"),
@@ -156,6 +157,15 @@ func newSecurityGroups(f *FlotillaStack) securityGroups {
 			FromPort: n(port.p), ToPort: n(port.p), Description: s(port.name + " to the tasks"),
 		})
 	}
+
+	// The registry's listener (5000, HTTPS, balancers.go) admits docker
+	// clients from RegistryCidr directly: the one rule of this group that
+	// is not CloudFront's (56 rules of the 60 a group may weigh).
+	registry := awsec2.NewCfnSecurityGroupIngress(f.stack, s("AlbRegistryFromClients"), &awsec2.CfnSecurityGroupIngressProps{
+		GroupId: g.alb.AttrGroupId(), IpProtocol: s("tcp"), FromPort: n(registryPort), ToPort: n(registryPort),
+		CidrIp: f.p.registryCIDR.ValueAsString(), Description: s("OCI registry (HTTPS) from RegistryCidr"),
+	})
+	registry.CfnOptions().SetCondition(f.c.registry)
 
 	// EFS: NFS from the tasks only.
 	g.efs = awsec2.NewCfnSecurityGroup(f.stack, s("EfsSecurityGroup"), &awsec2.CfnSecurityGroupProps{

@@ -81,6 +81,10 @@ func newOutputs(f *FlotillaStack) {
 	for _, z := range f.zs {
 		out(z.id("SwarmNlbDnsName"), "libp2p swarm endpoint of "+z.Peer()+" (4001 TCP and UDP/QUIC)", f.lb.nlbs[z.index].AttrDnsName())
 	}
+	awscdk.NewCfnOutput(f.stack, s("RegistryHost"), &awscdk.CfnOutputProps{
+		Description: s("The OCI registry (HTTPS, admin credentials): docker login <host>, docker push <host>/app:v1"),
+		Value:       awscdk.Fn_Join(s(""), &[]*string{f.p.originDomain.ValueAsString(), s(":5000")}), Condition: f.c.registry,
+	})
 	awscdk.NewCfnOutput(f.stack, s("BlocksBucketName"), &awscdk.CfnOutputProps{
 		Description: s("Storage=s3: the bucket holding the blocks (prefix " + s3Prefix + "/), shared by the three nodes"),
 		Value:       f.bucket.Ref(), Condition: f.c.s3,

@@ -8,7 +8,7 @@ import (
 // nothing secret is a parameter.
 type params struct {
 	imageURI, cpuArch, taskCPU, taskMemory, storage, namespace, vpcCIDR, natGateways,
-	logRetention, originCertARN, originDomain awscdk.CfnParameter
+	logRetention, originCertARN, originDomain, registryCIDR awscdk.CfnParameter
 }
 
 func newParams(stack awscdk.Stack) params {
@@ -40,6 +40,9 @@ func newParams(stack awscdk.Stack) params {
 	p.originCertARN = str("OriginCertificateArn", "Optional ACM certificate (in this region) for OriginDomainName. Given: CloudFront reaches the ALB over HTTPS. Empty: over HTTP, inside AWS's network, the ALB admitting only CloudFront.", s(""))
 	p.originDomain = str("OriginDomainName", "DNS name covered by OriginCertificateArn that you point (CNAME/alias) at the AlbDnsName output. Required with OriginCertificateArn.", s(""))
 
+	p.registryCIDR = str("RegistryCidr", "Who reaches the OCI registry, https://<OriginDomainName>:5000 on the ALB (with OriginCertificateArn only: docker needs TLS): a CIDR, 0.0.0.0/0 for anyone (pushing still needs the admin credentials, pulling too), empty for no registry listener.", s("0.0.0.0/0"))
+	p.registryCIDR.SetAllowedPattern(s(`^$|^(\d{1,3}\.){3}\d{1,3}/([0-9]|[1-2][0-9]|3[0-2])$`))
+
 	// A certificate without the name it covers cannot work: fail early.
 	awscdk.NewCfnRule(stack, s("OriginDomainWithCertificate"), &awscdk.CfnRuleProps{
 		RuleCondition: awscdk.Fn_ConditionNot(awscdk.Fn_ConditionEquals(p.originCertARN.ValueAsString(), s(""))),
@@ -55,6 +58,9 @@ func newParams(stack awscdk.Stack) params {
 // switch on.
 type conds struct {
 	oneZone, standard, s3, hasCert, threeNats awscdk.CfnCondition
+	// registry: the registry's listener exists (a certificate, and
+	// RegistryCidr not empty).
+	registry awscdk.CfnCondition
 	// nodeFS: a One Zone file system per node, for efs-onezone and for
 	// s3 (the data directory beside the bucket).
 	nodeFS awscdk.CfnCondition
@@ -77,6 +83,9 @@ func newConds(stack awscdk.Stack, p params) conds {
 	}
 	c.nodeFS = awscdk.NewCfnCondition(stack, s("NodeFileSystems"), &awscdk.CfnConditionProps{
 		Expression: awscdk.Fn_ConditionOr(c.oneZone, c.s3),
+	})
+	c.registry = awscdk.NewCfnCondition(stack, s("RegistryListens"), &awscdk.CfnConditionProps{
+		Expression: awscdk.Fn_ConditionAnd(c.hasCert, awscdk.Fn_ConditionNot(awscdk.Fn_ConditionEquals(p.registryCIDR.ValueAsString(), s("")))),
 	})
 	return c
 }

@@ -90,6 +90,9 @@ func newServices(f *FlotillaStack) []service {
 			"FLOTILLA_OPS_LISTEN":     s("0.0.0.0:9090"),
 			"FLOTILLA_RPC_LISTEN":     s("127.0.0.1:5001"), // Kubo RPC never leaves the task
 			"FLOTILLA_CLUSTER_LISTEN": s("0.0.0.0:9096"),
+			// Reached through the ALB's registry listener (with a
+			// certificate), else only inside the VPC.
+			"FLOTILLA_REGISTRY_LISTEN": s("0.0.0.0:5000"),
 			// Every peer resolves to all tasks; the cluster forms once
 			// three found each other, and a replaced task rejoins. The
 			// announce address (task IP) and zone (task metadata) are
@@ -123,7 +126,7 @@ func newServices(f *FlotillaStack) []service {
 				{ContainerPort: n(swarmPort), Protocol: awsecs.Protocol_TCP},
 				{ContainerPort: n(swarmPort), Protocol: awsecs.Protocol_UDP},
 				{ContainerPort: n(gatewayPort)}, {ContainerPort: n(apiPort)}, {ContainerPort: n(pinsvcPort)},
-				{ContainerPort: n(opsPort)}, {ContainerPort: n(clusterPort)},
+				{ContainerPort: n(opsPort)}, {ContainerPort: n(clusterPort)}, {ContainerPort: n(registryPort)},
 			},
 		})
 		ctr.AddMountPoints(&awsecs.MountPoint{ContainerPath: s("/data"), SourceVolume: s("data"), ReadOnly: b(false)})
@@ -137,6 +140,11 @@ func newServices(f *FlotillaStack) []service {
 				ContainerName: s("flotilla"), ContainerPort: n(hs.port), TargetGroupArn: hs.tg.Ref(),
 			})
 		}
+		// The registry's target group, when it exists (CloudFormation
+		// names inside Fn::If, as the L1 would write them).
+		lbs = append(lbs, ifAny(f.c.registry, map[string]interface{}{
+			"ContainerName": "flotilla", "ContainerPort": registryPort, "TargetGroupArn": f.lb.registry.Ref(),
+		}, noValue()))
 		svc := awsecs.NewCfnService(f.stack, s(z.id("Service")), &awsecs.CfnServiceProps{
 			Cluster: cluster.Ref(), TaskDefinition: td.TaskDefinitionArn(),
 			LaunchType: s("FARGATE"), PlatformVersion: s("LATEST"), DesiredCount: n(1),
@@ -167,6 +175,7 @@ func newServices(f *FlotillaStack) []service {
 			svc.AddResourceDependency(r, s("target group attached to the ALB"))
 		}
 		svc.AddResourceDependency(f.lb.swarmL[z.index], s("target group attached to the NLB"))
+		svc.AddResourceDependency(f.lb.registryAttached, s("registry target group attached to the ALB, when there is one"))
 		svc.AddResourceDependency(vol.ready, s("mount target exists"))
 
 		// Rolling zone by zone: service b depends on service a and c on

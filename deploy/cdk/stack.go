@@ -40,6 +40,9 @@ const (
 	pinsvcPort  = 9097 // IPFS Pinning Service API
 	opsPort     = 9090 // /health, /ready, /metrics
 	clusterPort = 9096 // raft + peer RPC, TLS with the cluster secret
+	// The OCI registry: an HTTPS listener of its own on the ALB, reached
+	// by docker directly rather than through CloudFront (balancers.go).
+	registryPort = 5000
 )
 
 // FlotillaStack holds what the per-concern functions hand each other.

@@ -109,8 +109,8 @@ func TestCDKAssertions(t *testing.T) {
 		"every EFS file system encrypted": func() {
 			assert.AllResourcesProperties(s("AWS::EFS::FileSystem"), obj("Encrypted", true))
 		},
-		"three target groups checking /ready on the ops port": func() {
-			assert.ResourcePropertiesCountIs(s("AWS::ElasticLoadBalancingV2::TargetGroup"), obj("HealthCheckPath", "/ready", "HealthCheckPort", "9090"), n(3))
+		"four target groups checking /ready on the ops port (gateway, REST API, pinning service, registry)": func() {
+			assert.ResourcePropertiesCountIs(s("AWS::ElasticLoadBalancingV2::TargetGroup"), obj("HealthCheckPath", "/ready", "HealthCheckPort", "9090"), n(4))
 		},
 		"the admin distribution HTTPS only": func() {
 			assert.HasResourceProperties(s("AWS::CloudFront::Distribution"), like("DistributionConfig", like("DefaultCacheBehavior", like("ViewerProtocolPolicy", "https-only"))))
@@ -288,6 +288,8 @@ func TestViewersUseHTTPS(t *testing.T) {
 	}
 }
 
+// The ALB's group admits CloudFront's origin-facing addresses, and
+// docker clients on the registry's port only (TestRegistryBehindTheAlb).
 func TestAlbAdmitsOnlyCloudFront(t *testing.T) {
 	tm := synth(t)
 	albs := 0
@@ -308,8 +310,14 @@ func TestAlbAdmitsOnlyCloudFront(t *testing.T) {
 				}
 			}
 			for gid, r := range ofType(tm, "AWS::EC2::SecurityGroupIngress") {
-				if strings.Contains(js(r.Properties["GroupId"]), `"`+sgID+`"`) {
-					t.Errorf("%s adds ingress to the ALB's group", gid)
+				if !strings.Contains(js(r.Properties["GroupId"]), `"`+sgID+`"`) {
+					continue
+				}
+				p := r.Properties
+				registry := gid == "AlbRegistryFromClients" && r.Condition == "RegistryListens" &&
+					p["FromPort"] == float64(registryPort) && p["ToPort"] == float64(registryPort) && js(p["CidrIp"]) == `{"Ref":"RegistryCidr"}`
+				if !registry {
+					t.Errorf("%s adds ingress to the ALB's group: %s", gid, js(r))
 				}
 			}
 		}
@@ -369,8 +377,8 @@ func TestTargetGroupsCheckReady(t *testing.T) {
 			t.Errorf("%s: health check %v on %v (threshold %v, every %v s)", id, p["HealthCheckPath"], p["HealthCheckPort"], p["HealthyThresholdCount"], p["HealthCheckIntervalSeconds"])
 		}
 	}
-	if http != 3 || len(tgs) != 6 {
-		t.Errorf("%d HTTP target groups of %d, want 3 of 6", http, len(tgs))
+	if http != 4 || len(tgs) != 7 {
+		t.Errorf("%d HTTP target groups of %d, want 4 of 7", http, len(tgs))
 	}
 }
 

@@ -211,8 +211,8 @@ func TestS3Environment(t *testing.T) {
 						t.Errorf("Storage=s3 %s: %s = %s, want %s", id, name, env[name], v)
 					}
 				}
-				if len(env) != 11+len(want) {
-					t.Errorf("Storage=s3 %s: %d variables, want the 11 of every layout and %d for S3", id, len(env), len(want))
+				if len(env) != 12+len(want) {
+					t.Errorf("Storage=s3 %s: %d variables, want the 12 of every layout (the registry's listen address among them) and %d for S3", id, len(env), len(want))
 				}
 			}
 		}

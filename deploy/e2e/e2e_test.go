@@ -2,8 +2,8 @@
 
 // Package e2e tests the three-zone compose stack (deploy/compose.yaml) end
 // to end: real containers from `make image` and `make lb-image`, reached
-// through the load balancer, with ipfs-cluster-ctl and Kubo's CLI as the
-// clients. A node is killed, every node is restarted in turn, one is cut
+// through the load balancer, with ipfs-cluster-ctl, Kubo's CLI and the
+// docker engine (its registry) as the clients. A node is killed, every node is restarted in turn, one is cut
 // off from the shared network and one is replaced by a fresh container,
 // all under a steady read load that must not see one failure.
 //
@@ -75,6 +75,12 @@ func TestStack(t *testing.T) {
 		t.Fatalf("ipfs cat through the load balancer: %d bytes, want the %d added", len(got), len(small))
 	}
 
+	// 1b. An image docker builds, pushed through the load balancer's
+	// registry port: its uploads' requests are spread over the nodes and
+	// handed to the node holding each upload. Pulled back in step 2, with
+	// a node killed.
+	image := s.pushImage()
+
 	reads := startLoad(readRate, func(int) error {
 		return s.get("http://127.0.0.1:8080/ipfs/"+smallCid, small)
 	})
@@ -107,6 +113,9 @@ func TestStack(t *testing.T) {
 		}
 		killed := time.Now()
 		docker(t, "kill", s.container(victim))
+		// The image of step 1b, acknowledged once on two nodes, pulls
+		// whole through the load balancer with one of three dead.
+		s.pullImage(image)
 		eventually(t, repairAfter+time.Minute, "the killed node's allocation moved", func() error {
 			p, err := s.allocation(cid)
 			if err != nil {

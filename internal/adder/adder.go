@@ -9,7 +9,9 @@
 //     blocks are read as they are (car.go).
 //  3. Stream: every block goes, as it is built, to the allocated peers on
 //     one block stream (internal/blockstream), which writes this peer's
-//     own node in process when it is one of them.
+//     own node in process when it is one of them. On a shared S3 bucket
+//     the stream goes to this peer's node alone: the bucket is every
+//     peer's, so each block is written once (SharedStorage).
 //  4. Close: every allocated peer acknowledges its blocks durable, and
 //     marks the roots received, kept from garbage collection.
 //  5. Pin: each root is committed with those allocations (cluster.Peer.Pin);
@@ -48,6 +50,16 @@ type Cluster interface {
 	// Pin commits p; with Allocations set, the leader keeps them while
 	// they are alive.
 	Pin(ctx context.Context, p pin.Pin) (pin.Pin, error)
+}
+
+// SharedStorage is an optional interface of the Cluster: SharedStorage
+// reports whether every peer's blocks live in one shared S3 bucket
+// (--s3-shared). An add then writes each block once, on this peer, into
+// the bucket, and the allocations learn of its packs through the cluster
+// (records committed before each write returns) instead of being sent
+// the blocks, each of which would write them to the bucket again.
+type SharedStorage interface {
+	SharedStorage() bool
 }
 
 // Deps are what an Adder works with.
@@ -94,6 +106,11 @@ func (a *Adder) Add(ctx context.Context, upload files.Directory, req restapi.Add
 		if !slices.Contains(allocs, self) && a.deps.SwarmAddrs != nil {
 			pn.Origins = append(pn.Origins, a.deps.SwarmAddrs()...)
 		}
+		dests = []string{self}
+	}
+	if sh, ok := a.deps.Cluster.(SharedStorage); ok && sh.SharedStorage() {
+		// Written once, here; the allocations' trackers find every
+		// block in their index when the pin reaches them.
 		dests = []string{self}
 	}
 

@@ -58,7 +58,7 @@ func (p *Peer) StreamBlocks(ctx context.Context, peers []string) (*blockstream.S
 		}
 		to = append(to, blockstream.Dest{ID: id, Addr: addr})
 	}
-	return blockstream.Open(ctx, blockstream.Deps{Store: p.deps.Node, Send: p.blockSender(), Log: p.log}, to)
+	return blockstream.Open(ctx, blockstream.Deps{Store: p.streamStore(), Send: p.blockSender(), Log: p.log}, to)
 }
 
 // memberAddrs maps the members' IDs to their cluster addresses.
@@ -115,7 +115,7 @@ func (p *Peer) serveBlocks(w http.ResponseWriter, r *http.Request) {
 	// A failure is answered while the sender may still be sending, so the
 	// sender reads the reason rather than a broken pipe.
 	http.NewResponseController(w).EnableFullDuplex()
-	ack, err := blockstream.Receive(ctx, p.deps.Node, r.Body)
+	ack, err := blockstream.Receive(ctx, p.streamStore(), r.Body)
 	if err != nil {
 		if errors.Is(err, blockstream.ErrStreamCut) || ctx.Err() != nil {
 			p.log.Info("block stream abandoned by its sender", "err", err)
@@ -130,3 +130,15 @@ func (p *Peer) serveBlocks(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, ack)
 }
+
+// streamStore is the node as the end of block streams: the roots it marks
+// received are remembered for shared-bucket collections (sharedgc.go).
+func (p *Peer) streamStore() blockstream.Store {
+	return markingStore{Store: p.deps.Node, received: &p.gc.received}
+}
+
+// SharedStorage reports whether every peer's blocks are in one shared S3
+// bucket (Deps.Packs): an add then writes its blocks once, on the peer
+// that takes it, rather than streaming them to each allocation
+// (adder.SharedStorage).
+func (p *Peer) SharedStorage() bool { return p.deps.Packs != nil }

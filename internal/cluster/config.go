@@ -58,6 +58,10 @@ type Config struct {
 	// TrailingLogs is how many raft entries a snapshot keeps for lagging
 	// peers; a peer further behind (or new) installs the snapshot.
 	TrailingLogs uint64
+	// GCGrace is how long the packs a garbage collection of a shared
+	// bucket replaced stay in the bucket, for the reads that looked their
+	// blocks up before; a later collection deletes them.
+	GCGrace time.Duration
 }
 
 // DefaultConfig mirrors the daemon's flag defaults.
@@ -74,6 +78,7 @@ func DefaultConfig() Config {
 		PinTimeout:      10 * time.Minute,
 		MaxVoters:       5,
 		TrailingLogs:    2048,
+		GCGrace:         time.Hour,
 	}
 }
 
@@ -94,6 +99,9 @@ func (c Config) Validate() error {
 	}
 	if c.RepairAfter < c.DownAfter || c.DeadNodeTimeout < c.RepairAfter {
 		errs = append(errs, fmt.Errorf("repair-after %s must lie between down-after %s and dead-node-timeout %s", c.RepairAfter, c.DownAfter, c.DeadNodeTimeout))
+	}
+	if c.GCGrace < 0 {
+		errs = append(errs, fmt.Errorf("gc grace %s: must not be negative", c.GCGrace))
 	}
 	if c.MaxVoters < 1 || c.PinConcurrency < 1 {
 		errs = append(errs, errors.New("max voters and pin concurrency must be positive"))

@@ -23,8 +23,13 @@ type wireGC struct {
 // RepoGC collects the garbage of every member's node at once and returns
 // one result per member, in the members' order. A member that fails or
 // cannot be reached has its error in its result; the call itself fails only
-// when the members cannot be listed.
+// when the members cannot be listed. On a shared bucket it is one
+// collection of the whole cluster, coordinated by this peer, and its one
+// result (sharedgc.go).
 func (p *Peer) RepoGC(ctx context.Context) ([]GCResult, error) {
+	if p.deps.Packs != nil {
+		return []GCResult{p.sharedGC(ctx)}, nil
+	}
 	ms, err := p.st.Members()
 	if err != nil {
 		return nil, err
@@ -58,8 +63,13 @@ func (p *Peer) RepoGC(ctx context.Context) ([]GCResult, error) {
 }
 
 // LocalGC collects this peer's node's garbage (see ipfs.Node.GC: it waits
-// for running pins and adds, so nothing being pinned is collected).
+// for running pins and adds, so nothing being pinned is collected). On a
+// shared bucket no peer has garbage of its own: it is RepoGC's collection
+// of the whole cluster.
 func (p *Peer) LocalGC(ctx context.Context) GCResult {
+	if p.deps.Packs != nil {
+		return p.sharedGC(ctx)
+	}
 	r := GCResult{Peer: p.deps.ID}
 	err := p.deps.Node.GC(ctx, func(c cid.Cid) error {
 		r.Removed = append(r.Removed, c)
@@ -81,4 +91,15 @@ func (p *Peer) serveGC(ctx context.Context, _ struct{}) (wireGC, error) {
 		out.Removed[i] = c.String()
 	}
 	return out, nil
+}
+
+// sharedGC runs a collection of the shared bucket coordinated here.
+func (p *Peer) sharedGC(ctx context.Context) GCResult {
+	r := GCResult{Peer: p.deps.ID}
+	err := p.collectShared(ctx, func(c cid.Cid) { r.Removed = append(r.Removed, c) })
+	if err != nil {
+		r.Err = err.Error()
+	}
+	p.log.Info("garbage collected the shared bucket", "blocks", len(r.Removed), "err", err)
+	return r
 }

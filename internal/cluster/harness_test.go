@@ -196,6 +196,7 @@ func (tc *testCluster) start(tp *testPeer) {
 		FreeSpace: func() uint64 { return 1 << 40 },
 		Faults:    peerFaults{f: tc.faults, self: func() string { return self }},
 		Listener:  tp.ln,
+		Packs:     tp.packs,
 	})
 	tp.ln = nil
 	if err != nil {

@@ -48,7 +48,7 @@ func (l *liveness) report(h heartbeat, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	m := l.members[h.ID]
-	m.ID, m.FreeSpace, m.QueueLen, m.LastSeen = h.ID, h.FreeSpace, h.QueueLen, now
+	m.ID, m.FreeSpace, m.QueueLen, m.Held, m.LastSeen = h.ID, h.FreeSpace, h.QueueLen, h.Held, now
 	if len(h.SwarmAddrs) > 0 {
 		m.SwarmAddrs = h.SwarmAddrs
 	}
@@ -66,7 +66,7 @@ func (l *liveness) fill(m member.Member) member.Member {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if live, ok := l.members[m.ID]; ok {
-		m.FreeSpace, m.QueueLen, m.LastSeen = live.FreeSpace, live.QueueLen, live.LastSeen
+		m.FreeSpace, m.QueueLen, m.Held, m.LastSeen = live.FreeSpace, live.QueueLen, live.Held, live.LastSeen
 		if l.leaving[m.ID] {
 			m.LastSeen = time.Time{}
 		}

@@ -47,6 +47,11 @@ type Deps struct {
 	// Listener, if set, is the bound cluster port to use instead of
 	// binding Config.Listen (tests that must know addresses beforehand).
 	Listener net.Listener
+	// Packs is set when every peer's blocks are in one shared S3 bucket
+	// (--s3-shared): the packs this peer writes are recorded and the
+	// others' followed (s3packs.go), adds write each block once (blocks.go)
+	// and garbage collection is the whole cluster's (sharedgc.go).
+	Packs *SharedPacks
 }
 
 // Peer is a running cluster peer.
@@ -63,6 +68,8 @@ type Peer struct {
 	tracker *tracker
 
 	live *liveness // leader's view of the members; reset on leadership
+
+	gc gcState // shared-bucket garbage collection (sharedgc.go)
 
 	// forming is set while a bootstrap-expect peer without state has
 	// found no cluster and too few peers to form one.
@@ -520,10 +527,31 @@ func (p *Peer) Get(ctx context.Context, c cid.Cid) (pin.Pin, error) {
 // List streams every pin in CID-byte order, as of every acknowledged write,
 // without holding the pinset in memory.
 func (p *Peer) List(ctx context.Context, fn func(pin.Pin) error) error {
+	return p.ListFrom(ctx, cid.Undef, fn)
+}
+
+// ListFrom is List starting after the pin after (cid.Undef: from the
+// start), for listings read a page at a time.
+func (p *Peer) ListFrom(ctx context.Context, after cid.Cid, fn func(pin.Pin) error) error {
 	if err := p.sync(ctx); err != nil {
 		return err
 	}
-	return p.st.List(ctx, cid.Undef, fn)
+	return p.st.List(ctx, after, fn)
+}
+
+// Voters returns the IDs of the raft voters in this peer's configuration.
+func (p *Peer) Voters() ([]string, error) {
+	servers, err := p.raft.Servers()
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, s := range servers {
+		if s.Suffrage == raft.Voter {
+			ids = append(ids, string(s.ID))
+		}
+	}
+	return ids, nil
 }
 
 // Members returns the cluster's members with the leader's liveness view.

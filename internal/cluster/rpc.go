@@ -62,6 +62,7 @@ var (
 	gcCall           = newEndpoint("/v1/gc", anyPeer, (*Peer).serveGC)
 	linksCall        = newEndpoint("/v1/links", anyPeer, (*Peer).serveLinks)
 	sendCall         = newEndpoint("/v1/send", anyPeer, (*Peer).serveSend)
+	// gcHoldCall and gcReleaseCall are in sharedgc.go.
 )
 
 // rpcHandler serves the calls. The status stream (/v1/status) and the
@@ -72,6 +73,7 @@ func (p *Peer) rpcHandler() http.Handler {
 	for _, e := range []interface{ handle(*http.ServeMux, *Peer) }{
 		helloCall, joinCall, pinsCall, allocateCall, unpinCall, recordCall, readIndexCall,
 		heartbeatCall, livenessCall, removeMemberCall, recoverCall, gcCall, linksCall, sendCall,
+		gcHoldCall, gcReleaseCall,
 	} {
 		e.handle(mux, p)
 	}
@@ -215,6 +217,7 @@ var errorKinds = []struct {
 	{consensus.ErrNotLeader, kindNotLeader, http.StatusMisdirectedRequest},
 	{ErrNotMember, "not_member", http.StatusNotFound},
 	{ErrRemoveRefused, "refused", http.StatusConflict},
+	{ErrGCRunning, "gc_running", http.StatusConflict},
 	// The call's connection broke while the peer served it (a partition):
 	// its outcome is unknown, and the answer may still slip through.
 	// toLeader asks again, with the same request ID.

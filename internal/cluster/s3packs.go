@@ -56,6 +56,15 @@ const (
 type PackIndex interface {
 	// AddPack enters a pack another peer wrote into the local index.
 	AddPack(ctx context.Context, id string) error
+	// Collect rewrites the packs of which less than threshold is kept
+	// (keep: by multihash, as bytes in a string) with the kept blocks
+	// only, tells removed of each block dropped, and schedules the old
+	// packs' deletion after grace. The caller holds every writer off
+	// (sharedgc.go).
+	Collect(ctx context.Context, keep func(multihash string) bool, removed func(multihash string), threshold float64, grace time.Duration) (rewritten int, err error)
+	// DeleteSuperseded deletes the packs this store's collections
+	// replaced, once their grace is over.
+	DeleteSuperseded(ctx context.Context) (deleted int, err error)
 }
 
 // SharedPacks tells the cluster of the packs this peer writes to a shared
@@ -113,10 +122,46 @@ func (sp *SharedPacks) Written(id string) {
 // has applied and not yet followed: the block store's OnMiss. When it
 // returns, every record applied before the call was followed (or ctx
 // ended). With nothing applied since the last catch-up it costs an
-// atomic load.
+// atomic load. A nil SharedPacks (no shared bucket) does nothing.
 func (sp *SharedPacks) CatchUp(ctx context.Context) {
+	if sp == nil {
+		return
+	}
 	if f := sp.follower.Load(); f != nil {
 		f.catchUp(ctx)
+	}
+}
+
+// store returns the block store while Run runs, nil otherwise (and for a
+// nil SharedPacks).
+func (sp *SharedPacks) store() PackIndex {
+	if sp == nil {
+		return nil
+	}
+	if f := sp.follower.Load(); f != nil {
+		return f.index
+	}
+	return nil
+}
+
+// waitRecorded waits until the records of the packs written so far are
+// committed: those queued are recorded oldest first, so the last one
+// queued is the last to wait for.
+func (sp *SharedPacks) waitRecorded(ctx context.Context) error {
+	sp.mu.Lock()
+	var last chan struct{}
+	if n := len(sp.pending); n > 0 {
+		last = sp.pending[n-1].recorded
+	}
+	sp.mu.Unlock()
+	if last == nil {
+		return nil
+	}
+	select {
+	case <-last:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
 	}
 }
 

@@ -27,9 +27,16 @@ import (
 // cache in its own data directory.
 func newSharedS3Cluster(t *testing.T, n int, zones ...string) (*testCluster, *s3test.Server) {
 	t.Helper()
+	return newTunedSharedS3Cluster(t, n, nil, zones...)
+}
+
+// newTunedSharedS3Cluster is newSharedS3Cluster with a hook on every
+// peer's config.
+func newTunedSharedS3Cluster(t *testing.T, n int, tune func(*Config), zones ...string) (*testCluster, *s3test.Server) {
+	t.Helper()
 	srv := s3test.Start(t)
 	srv.SetEnv(t)
-	tc := &testCluster{t: t, faults: &faults{cut: map[[2]string]bool{}}, secret: []byte("test cluster secret, 32 bytes!!!")}
+	tc := &testCluster{t: t, faults: &faults{cut: map[[2]string]bool{}}, secret: []byte("test cluster secret, 32 bytes!!!"), tune: tune}
 	tc.openBlocks = func(tp *testPeer) (ds.Batching, *SharedPacks) {
 		cfg := s3store.DefaultConfig()
 		cfg.Bucket, cfg.Endpoint, cfg.PathStyle = srv.Bucket, srv.Endpoint, true

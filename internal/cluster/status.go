@@ -117,13 +117,21 @@ func (p *Peer) streamStatus(ctx context.Context, req statusReq, w http.ResponseW
 		return enc.Encode(wireStatus{Cid: pn.Cid.String(), Peer: s.Peer, Status: string(s.Status), Error: s.Error, Since: s.Since})
 	}
 	if len(req.Cids) == 0 {
+		after := cid.Undef
+		if req.After != "" {
+			c, err := cid.Decode(req.After)
+			if err != nil {
+				return fmt.Errorf("%w: after: %v", pin.ErrInvalid, err)
+			}
+			after = c
+		}
 		cur, err := p.tracker.index.cursor()
 		if err != nil {
 			return err
 		}
 		defer cur.Close()
 		held = cur.has
-		return p.st.List(ctx, cid.Undef, emit)
+		return p.st.List(ctx, after, emit)
 	}
 	for _, s := range req.Cids {
 		c, err := cid.Decode(s)
@@ -180,6 +188,13 @@ func (p *Peer) serveRecover(ctx context.Context, r cidReq) (struct{}, error) {
 // peer holds the same state), and the streams are merged pin by pin: memory
 // stays flat whatever the pinset's size.
 func (p *Peer) StatusAll(ctx context.Context, fn func(pin.Info) error) error {
+	return p.StatusFrom(ctx, cid.Undef, fn)
+}
+
+// StatusFrom is StatusAll starting after the pin after (cid.Undef: from the
+// start): a page of a listing costs the page, whatever the pinset's size,
+// once fn returns an error to stop it.
+func (p *Peer) StatusFrom(ctx context.Context, after cid.Cid, fn func(pin.Info) error) error {
 	if err := p.sync(ctx); err != nil {
 		return err
 	}
@@ -202,7 +217,11 @@ func (p *Peer) StatusAll(ctx context.Context, fn func(pin.Info) error) error {
 		feeds = append(feeds, f)
 		go func() {
 			defer close(f.ch)
-			resp, err := p.rpc.post(ctx, m.ClusterAddr, "/v1/status", statusReq{})
+			req := statusReq{}
+			if after.Defined() {
+				req.After = after.String()
+			}
+			resp, err := p.rpc.post(ctx, m.ClusterAddr, "/v1/status", req)
 			if err != nil {
 				return
 			}
@@ -222,7 +241,7 @@ func (p *Peer) StatusAll(ctx context.Context, fn func(pin.Info) error) error {
 		return err
 	}
 	defer cur.Close()
-	return p.st.List(ctx, cid.Undef, func(pn pin.Pin) error {
+	return p.st.List(ctx, after, func(pn pin.Pin) error {
 		info := pin.Info{Pin: pn, Peers: []pin.PeerStatus{p.tracker.statusWith(pn, cur.has)}}
 		key := pn.Cid.String()
 		for i, f := range feeds {

@@ -81,6 +81,7 @@ type wireLiveMember struct {
 	LastSeen  time.Time `json:"last_seen,omitzero"`
 	FreeSpace uint64    `json:"free_space"`
 	QueueLen  int       `json:"queue_len"`
+	Held      int       `json:"held,omitempty"`
 }
 
 type helloResp struct {
@@ -93,6 +94,7 @@ type heartbeat struct {
 	ID         string   `json:"id"`
 	FreeSpace  uint64   `json:"free_space"`
 	QueueLen   int      `json:"queue_len"`
+	Held       int      `json:"held,omitempty"` // pins its node holds
 	SwarmAddrs []string `json:"swarm_addrs,omitempty"`
 	Leaving    bool     `json:"leaving,omitempty"`
 }
@@ -121,6 +123,10 @@ type indexResp struct {
 
 type statusReq struct {
 	Cids []string `json:"cids,omitempty"` // empty: every pin of the pinset
+	// After, with no Cids, starts the pinset after this CID (a page of a
+	// listing); a peer that ignores it streams from the start, which the
+	// merge in StatusFrom skips.
+	After string `json:"after,omitempty"`
 }
 
 type wireStatus struct {

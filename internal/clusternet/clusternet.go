@@ -9,8 +9,9 @@
 // an address or a DNS name needs no prior knowledge of peer IDs.
 //
 // After the handshake, the dialer writes one byte naming the protocol
-// (raft or RPC), and the listener hands the connection to that protocol's
-// listener, as Nomad does on its RPC port.
+// (raft, RPC, or an API request handed to another peer), and the listener
+// hands the connection to that protocol's listener, as Nomad does on its
+// RPC port.
 package clusternet
 
 import (
@@ -35,6 +36,11 @@ import (
 const (
 	ProtoRaft byte = 'r'
 	ProtoRPC  byte = 'h'
+	// ProtoAPI carries requests of the public APIs that one peer hands to
+	// the peer holding their state (the registry's uploads in progress),
+	// as HTTP/1.1: authenticated by the cluster secret, so the receiving
+	// peer serves them without asking for the client's credentials again.
+	ProtoAPI byte = 'a'
 )
 
 // ErrBlocked is returned by dials that fault injection forbids.
@@ -142,7 +148,7 @@ func Serve(ln net.Listener, advertise string, secret []byte, faults Faults) (*Ne
 	}
 	n := &Net{tlsConf: conf, ln: ln, addr: advertise, faults: faults,
 		protos: map[byte]*protoListener{}, conns: map[net.Conn]string{}}
-	for _, p := range []byte{ProtoRaft, ProtoRPC} {
+	for _, p := range []byte{ProtoRaft, ProtoRPC, ProtoAPI} {
 		n.protos[p] = &protoListener{net: n, ch: make(chan net.Conn), done: make(chan struct{})}
 	}
 	go n.accept()

@@ -293,7 +293,7 @@ func TestTLSConfigRejectsShortSecret(t *testing.T) {
 }
 
 func TestWrongSecretRefused(t *testing.T) {
-	for _, proto := range []byte{clusternet.ProtoRaft, clusternet.ProtoRPC} {
+	for _, proto := range []byte{clusternet.ProtoRaft, clusternet.ProtoRPC, clusternet.ProtoAPI} {
 		t.Run(fmt.Sprintf("proto=%c", proto), func(t *testing.T) {
 			right := newNet(t, secret, nil)
 			wrong := newNet(t, wrongSecret, nil)
@@ -452,19 +452,21 @@ func TestProtocolByteDemultiplexes(t *testing.T) {
 	// Nothing refused is queued on either listener.
 	probe(t, n, secret, clusternet.ProtoRaft)
 	probe(t, n, secret, clusternet.ProtoRPC)
+	probe(t, n, secret, clusternet.ProtoAPI)
 
 	// Known bytes reach their own listener, with the protocol byte
-	// stripped. Both are dialled before either is accepted, and the RPC
-	// listener is drained first, so a misrouted raft connection would be
-	// what it returns.
+	// stripped. All are dialled before any is accepted, and the RPC and
+	// API listeners are drained first, so a misrouted raft connection
+	// would be what they return.
 	a := newNet(t, secret, nil)
 	raftC := dial(t, a, n.Addr(), clusternet.ProtoRaft)
 	rpcC := dial(t, a, n.Addr(), clusternet.ProtoRPC)
+	apiC := dial(t, a, n.Addr(), clusternet.ProtoAPI)
 	for _, x := range []struct {
 		c     net.Conn
 		proto byte
 		msg   string
-	}{{rpcC, clusternet.ProtoRPC, "GET / HTTP/1.1\r\n"}, {raftC, clusternet.ProtoRaft, "append entries"}} {
+	}{{rpcC, clusternet.ProtoRPC, "GET / HTTP/1.1\r\n"}, {apiC, clusternet.ProtoAPI, "PATCH /v2/ HTTP/1.1\r\n"}, {raftC, clusternet.ProtoRaft, "append entries"}} {
 		x.c.SetWriteDeadline(time.Now().Add(wait))
 		if _, err := x.c.Write([]byte(x.msg)); err != nil {
 			t.Fatal(err)

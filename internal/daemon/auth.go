@@ -68,8 +68,9 @@ var adminAPIs = map[string]struct {
 // guardServices puts the admin services behind authentication and, when
 // configured, TLS. An admin port bound beyond loopback never runs open:
 // with no users file, the first start creates one with an admin user
-// whose password is logged once and stored nowhere.
-func guardServices(cfg Config, tokens *auth.Tokens, services []service, log *slog.Logger) error {
+// whose password is logged once and stored nowhere. It returns the guard,
+// for the web console's logins.
+func guardServices(cfg Config, tokens *auth.Tokens, services []service, log *slog.Logger) (*auth.Guard, error) {
 	path := cfg.Auth.UsersFile
 	if path == "" && cfg.Auth.AdminPassword == "" {
 		path = filepath.Join(cfg.Data, DefaultUsersFile)
@@ -83,7 +84,7 @@ func guardServices(cfg Config, tokens *auth.Tokens, services []service, log *slo
 		if exposed != "" {
 			password, err := auth.Bootstrap(path)
 			if err != nil {
-				return fmt.Errorf("create the admin credential: %w", err)
+				return nil, fmt.Errorf("create the admin credential: %w", err)
 			}
 			if password != "" {
 				log.Warn("generated the admin credential, shown only this once: keep it, only its hash is stored",
@@ -94,16 +95,16 @@ func guardServices(cfg Config, tokens *auth.Tokens, services []service, log *slo
 	var users []auth.User
 	if _, err := os.Stat(path); err == nil || cfg.Auth.UsersFile != "" {
 		if users, err = auth.LoadUsers(path); err != nil {
-			return fmt.Errorf("api-auth-file: %w", err)
+			return nil, fmt.Errorf("api-auth-file: %w", err)
 		}
 		if len(users) == 0 {
-			return fmt.Errorf("api-auth-file %s lists no users: nobody could use the admin APIs", path)
+			return nil, fmt.Errorf("api-auth-file %s lists no users: nobody could use the admin APIs", path)
 		}
 	}
 	if cfg.Auth.AdminPassword != "" {
 		hash, err := auth.HashPassword(cfg.Auth.AdminPassword)
 		if err != nil {
-			return fmt.Errorf("api-admin-password: %w", err)
+			return nil, fmt.Errorf("api-admin-password: %w", err)
 		}
 		users = slices.DeleteFunc(users, func(u auth.User) bool { return u.Name == "admin" })
 		users = append(users, auth.User{Name: "admin", PasswordHash: hash, Scope: auth.ScopeAdmin})
@@ -114,13 +115,13 @@ func guardServices(cfg Config, tokens *auth.Tokens, services []service, log *slo
 	}
 	guard, err := auth.NewGuard(auth.Config{Users: users, Tokens: tokens, TrustedProxies: proxies, Audit: log.With("component", "audit")})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var tlsConf *tls.Config
 	if cfg.Auth.TLSCert != "" {
 		certs, err := newCertReloader(cfg.Auth.TLSCert, cfg.Auth.TLSKey)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
 	}
@@ -133,7 +134,7 @@ func guardServices(cfg Config, tokens *auth.Tokens, services []service, log *slo
 		services[i].tls = tlsConf
 	}
 	log.Info("admin APIs", "auth", guard.Enabled(), "users", len(users), "users_file", path, "tls", tlsConf != nil)
-	return nil
+	return guard, nil
 }
 
 // loopbackOnly reports whether addr (host:port) accepts only local

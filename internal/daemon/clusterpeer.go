@@ -39,8 +39,9 @@ func swarmAddrsOf(nw *p2p.Network, id string) func() []string {
 	}
 }
 
-// startCluster starts this peer's cluster member on top of the node.
-func startCluster(ctx context.Context, cfg Config, st *Stores, node *ipfs.Node, nw *p2p.Network, secret []byte, log *slog.Logger) (*cluster.Peer, error) {
+// startCluster starts this peer's cluster member on top of the node;
+// packs is the link to a shared bucket (storageDeps), nil without one.
+func startCluster(ctx context.Context, cfg Config, st *Stores, node *ipfs.Node, nw *p2p.Network, packs *cluster.SharedPacks, secret []byte, log *slog.Logger) (*cluster.Peer, error) {
 	cc := cfg.Cluster
 	cc.Secret = secret
 	var err error
@@ -70,7 +71,7 @@ func startCluster(ctx context.Context, cfg Config, st *Stores, node *ipfs.Node, 
 	id := st.Repo.ID.String()
 	blocksDir := st.BlocksDir
 	peer, err := cluster.Start(ctx, cc, cluster.Deps{
-		Dir: st.Repo.Dir("cluster"), ID: id, Node: node, Logger: log, Listener: ln,
+		Dir: st.Repo.Dir("cluster"), ID: id, Node: node, Logger: log, Listener: ln, Packs: packs,
 		SwarmAddrs: swarmAddrsOf(nw, id),
 		FreeSpace: func() uint64 {
 			var fs syscall.Statfs_t

@@ -31,11 +31,12 @@ import (
 // pin package's types and sentinels, and the cluster peer satisfies them as
 // it is: no adapter translates between them.
 var (
-	_ restapi.Cluster  = (*cluster.Peer)(nil)
-	_ restapi.Liveness = (*cluster.Peer)(nil)
-	_ pinsvc.Cluster   = (*cluster.Peer)(nil)
-	_ kuborpc.Cluster  = (*cluster.Peer)(nil)
-	_ adder.Cluster    = (*cluster.Peer)(nil)
+	_ restapi.Cluster     = (*cluster.Peer)(nil)
+	_ restapi.Liveness    = (*cluster.Peer)(nil)
+	_ pinsvc.Cluster      = (*cluster.Peer)(nil)
+	_ kuborpc.Cluster     = (*cluster.Peer)(nil)
+	_ adder.Cluster       = (*cluster.Peer)(nil)
+	_ adder.SharedStorage = (*cluster.Peer)(nil)
 
 	_ blockstream.Store = (*ipfs.Node)(nil)
 )
@@ -83,7 +84,7 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 	if err != nil {
 		return err
 	}
-	peer, err := startCluster(ctx, cfg, st, node, nw, secret, log.With("component", "cluster"))
+	peer, err := startCluster(ctx, cfg, st, node, nw, packs, secret, log.With("component", "cluster"))
 	if err != nil {
 		return err
 	}
@@ -92,6 +93,9 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 	defer func() { err = errors.Join(err, peer.Stop()) }()
 	stopPacks := sharePacks(ctx, packs, peer, st.S3)
 	defer stopPacks() // before the peer stops
+	compactCtx, stopCompacting := context.WithCancel(ctx)
+	defer stopCompacting() // before the stores close, which waits for a compaction to end
+	go compactPacks(compactCtx, st.S3, log.With("component", "s3"))
 
 	ipnsNames, err := startNames(ctx, peer, node, nw, st.Repo.Identity, secret, log.With("component", "names"))
 	if err != nil {
@@ -105,24 +109,25 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 	defer func() { err = errors.Join(err, gw.Close()) }()
 
 	tokens := auth.NewTokens(tokenKey, peer)
+	rest := restapi.NewHandler(cfg.API, restapi.Deps{
+		Cluster: restCluster{peer, nw}, Version: version.Get().Version, Commit: version.Get().Commit, Logger: log.With("component", "restapi"),
+		DownAfter: cfg.Cluster.DownAfter,
+		Tokens:    tokens,
+		Adder:     adder.New(adder.Deps{Cluster: peer, Node: node, SwarmAddrs: swarmAddrsOf(nw, st.Repo.ID.String())}),
+		Resolve: func(ctx context.Context, s string) (cid.Cid, error) {
+			p, err := node.ResolvePath(ctx, s)
+			if err != nil {
+				return cid.Undef, err
+			}
+			return node.Resolve(ctx, p)
+		},
+	})
 	services := []service{
 		{name: "gateway", addr: cfg.GatewayListen, handler: gw},
 		{name: "rpc", addr: cfg.RPCListen, handler: kuborpc.NewHandler(kuborpc.Deps{
-			Node: node, Cluster: peer, Identity: st.Repo.Identity, RepoPath: st.Repo.Path, Config: settings, S3: st.S3Stat, Names: ipnsNames, Logger: log.With("component", "rpc"),
+			Node: node, Cluster: peer, Identity: st.Repo.Identity, RepoPath: st.Repo.Path, Config: settings, S3: st.S3Stat, Names: ipnsNames, GC: sharedGC(peer), Logger: log.With("component", "rpc"),
 		})},
-		{name: "api", addr: cfg.APIListen, handler: restapi.NewHandler(cfg.API, restapi.Deps{
-			Cluster: restCluster{peer, nw}, Version: version.Get().Version, Commit: version.Get().Commit, Logger: log.With("component", "restapi"),
-			DownAfter: cfg.Cluster.DownAfter,
-			Tokens:    tokens,
-			Adder:     adder.New(adder.Deps{Cluster: peer, Node: node, SwarmAddrs: swarmAddrsOf(nw, st.Repo.ID.String())}),
-			Resolve: func(ctx context.Context, s string) (cid.Cid, error) {
-				p, err := node.ResolvePath(ctx, s)
-				if err != nil {
-					return cid.Undef, err
-				}
-				return node.Resolve(ctx, p)
-			},
-		})},
+		{name: "api", addr: cfg.APIListen, handler: rest},
 		{name: "pinsvc", addr: cfg.PinSvcListen, handler: pinsvc.NewHandler(pinsvc.Deps{
 			Cluster: peer, Logger: log.With("component", "pinsvc"), Owner: pinsvc.OwnerOf,
 		})},
@@ -131,7 +136,8 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 	if services, err = withRegistry(cfg, services, node, peer, log); err != nil {
 		return err
 	}
-	if err := guardServices(cfg, tokens, services, log); err != nil {
+	guard, err := guardServices(cfg, tokens, services, log)
+	if err != nil {
 		return err
 	}
 	// Bind every listener before serving any, so that a port conflict
@@ -176,6 +182,11 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 		case "registry":
 			listen.Registry = addr
 		}
+	}
+	if err := mountConsole(cfg, services, consoleDeps{peer: peer, guard: guard, tokens: tokens, rest: rest, metrics: ops.reg,
+		secret: secret, gateway: listen.Gateway, log: log.With("component", "console")}); err != nil {
+		closeListeners(services)
+		return err
 	}
 	if err := st.Repo.WriteListen(listen); err != nil {
 		closeListeners(services)

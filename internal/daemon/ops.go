@@ -105,8 +105,14 @@ func instrument(reg prometheus.Registerer, service string, h http.Handler) http.
 		Name: "flotilla_http_request_duration_seconds", Help: "HTTP request latency by service.", ConstLabels: labels,
 		Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 	}, []string{"code", "method"})
-	reg.MustRegister(requests, duration)
-	return promhttp.InstrumentHandlerCounter(requests, promhttp.InstrumentHandlerDuration(duration, h))
+	// Its sum is the bytes served (the console's gateway bytes/s chart).
+	size := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "flotilla_http_response_size_bytes", Help: "HTTP response body sizes by service.", ConstLabels: labels,
+		Buckets: prometheus.ExponentialBuckets(256, 8, 8),
+	}, []string{"code", "method"})
+	reg.MustRegister(requests, duration, size)
+	return promhttp.InstrumentHandlerCounter(requests, promhttp.InstrumentHandlerDuration(duration,
+		promhttp.InstrumentHandlerResponseSize(size, h)))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

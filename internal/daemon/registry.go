@@ -23,7 +23,11 @@ const registryUploads = "registry/uploads"
 
 // withRegistry adds the OCI registry to the services when it listens. It
 // is an admin port: the guard (adminAPI) asks the read scope to pull and
-// the pin scope to push, unless pulls are public.
+// the pin scope to push, unless pulls are public. Its second service,
+// registry-handoff, serves the requests of this peer's uploads that other
+// peers took (behind a load balancer) on the cluster port's API protocol:
+// only peers reach it, and it has no guard, the taking peer's having
+// checked the client.
 func withRegistry(cfg Config, services []service, node *ipfs.Node, peer *cluster.Peer, log *slog.Logger) ([]service, error) {
 	if cfg.RegistryListen == "" {
 		return services, nil
@@ -36,7 +40,10 @@ func withRegistry(cfg Config, services []service, node *ipfs.Node, peer *cluster
 	if err != nil {
 		return nil, err
 	}
-	return append(services, service{name: "registry", addr: cfg.RegistryListen, handler: reg}), nil
+	return append(services,
+		service{name: "registry", addr: cfg.RegistryListen, handler: reg},
+		service{name: "registry-handoff", handler: reg.Handoff(), listener: peer.APIListener()},
+	), nil
 }
 
 // adminAPI is the guard's rule and error shape for an admin service; the

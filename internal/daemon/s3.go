@@ -2,8 +2,11 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"time"
 
+	cid "github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flotilla-ipfs/flotilla/internal/cluster"
@@ -39,6 +42,61 @@ func sharePacks(ctx context.Context, packs *cluster.SharedPacks, peer *cluster.P
 		packs.Run(ctx, peer, index)
 	}()
 	return func() { cancel(); <-done }
+}
+
+// Compaction of a store with a prefix of its own: packs whose live bytes
+// fell under compactThreshold are rewritten, and the old objects deleted
+// once compactGrace has passed, which no read in flight outlasts (reads
+// give up after minutes).
+const (
+	compactThreshold = 0.5
+	compactGrace     = time.Hour
+)
+
+// compactPacks compacts the S3 store every CompactEvery until ctx ends. A
+// shared bucket is left to the cluster's collection, which alone knows
+// what every peer needs.
+func compactPacks(ctx context.Context, st *s3store.Store, log *slog.Logger) {
+	if st == nil {
+		return
+	}
+	cfg := st.Config()
+	if cfg.Shared || cfg.CompactEvery <= 0 {
+		return
+	}
+	t := time.NewTicker(cfg.CompactEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := st.Compact(ctx, compactThreshold, compactGrace); err != nil && ctx.Err() == nil {
+			log.Warn("compacting the S3 packs failed; the next round tries again", "err", err)
+		}
+	}
+}
+
+// sharedGC is the RPC's repo/gc on a shared bucket: the cluster's
+// collection, since no peer may delete a block alone there; nil otherwise,
+// for the node's own.
+func sharedGC(peer *cluster.Peer) func(context.Context, func(cid.Cid) error) error {
+	if !peer.SharedStorage() {
+		return nil
+	}
+	return func(ctx context.Context, removed func(cid.Cid) error) error {
+		r := peer.LocalGC(ctx)
+		for _, c := range r.Removed {
+			if err := removed(c); err != nil {
+				return err
+			}
+		}
+		if r.Err != "" {
+			return errors.New(r.Err)
+		}
+		return nil
+	}
 }
 
 // S3Stat returns the S3 block store's figures for repo/stat, nil on

@@ -600,7 +600,11 @@ func (s *server) pinVerify(ctx context.Context, req *request, res *response) err
 }
 
 func (s *server) repoGC(ctx context.Context, req *request, res *response) error {
-	err := s.Node.GC(ctx, func(c cid.Cid) error {
+	gc := s.Node.GC
+	if s.GC != nil {
+		gc = s.GC
+	}
+	err := gc(ctx, func(c cid.Cid) error {
 		return res.emit(GcResult{Key: &CidLink{Cid: c.String()}})
 	})
 	if err == nil && !res.started {

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/ipfs/boxo/verifcid"
+	cid "github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -32,6 +33,10 @@ type Deps struct {
 	S3       func() *S3Stat // the S3 block store's figures for repo/stat; nil, or nil result, on flatfs
 	Logger   *slog.Logger   // non-nil
 	Names    *names.Service // the cluster's IPNS keys and names; nil: key/* and name/publish answer 501
+	// GC, when set, is what repo/gc runs instead of the node's own
+	// collection (on a shared S3 bucket, the cluster's), reporting each
+	// block removed.
+	GC func(ctx context.Context, removed func(cid.Cid) error) error
 }
 
 // server holds the dependencies of every handler.

@@ -17,6 +17,8 @@ type Member struct {
 	FreeSpace uint64
 	// QueueLen is how many pin operations it has waiting.
 	QueueLen int
+	// Held is how many pins its node holds, as it last reported.
+	Held int
 	// LastSeen is when the leader last heard from it (zero: never).
 	LastSeen time.Time
 }

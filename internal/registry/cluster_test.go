@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -26,14 +27,16 @@ import (
 )
 
 // testPeer is one in-process peer: a node on a loopback swarm, its
-// cluster peer and its registry behind an HTTP server.
+// cluster peer and its registry behind an HTTP server, with its hand-off
+// handler on the cluster port, as the daemon serves them.
 type testPeer struct {
-	peer *cluster.Peer
-	node *ipfs.Node
-	net  *p2p.Network
-	repo *repo.Repo
-	srv  *httptest.Server
-	host string // the registry's host:port
+	peer    *cluster.Peer
+	node    *ipfs.Node
+	net     *p2p.Network
+	repo    *repo.Repo
+	srv     *httptest.Server
+	handoff *http.Server
+	host    string // the registry's host:port
 }
 
 func (tp *testPeer) stop() {
@@ -41,6 +44,7 @@ func (tp *testPeer) stop() {
 		return
 	}
 	tp.srv.Close()
+	tp.handoff.Close()
 	tp.peer.Stop()
 	tp.node.Close()
 	tp.node.Pins.Close()
@@ -106,6 +110,8 @@ func startPeers(t *testing.T, n int, cfg registry.Config) []*testPeer {
 			t.Fatal(err)
 		}
 		tp.srv = httptest.NewServer(reg)
+		tp.handoff = &http.Server{Handler: reg.Handoff()}
+		go tp.handoff.Serve(tp.peer.APIListener())
 		tp.host = strings.TrimPrefix(tp.srv.URL, "http://")
 		t.Cleanup(tp.stop)
 		peers = append(peers, tp)

@@ -16,7 +16,9 @@
 //     replication. A layer shared by many images is one set of blocks
 //     under many pins; deleting an image unpins what only it referenced.
 //
-// Uploads in progress are files under Deps.UploadDir (uploads.go); the
+// Uploads in progress are files under Deps.UploadDir (uploads.go), on the
+// peer that started them; any other peer hands their requests to it
+// (handoff.go), so a load balancer may send each request anywhere. The
 // package talks to the cluster and the node through the small interfaces
 // below, which *cluster.Peer and *ipfs.Node satisfy.
 package registry
@@ -26,7 +28,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httputil"
 	"os"
 	"slices"
 	"strings"
@@ -109,6 +113,9 @@ type Cluster interface {
 	Allocate(ctx context.Context, p pin.Pin) ([]string, error)
 	// StreamBlocks opens a block stream to peers (members' IDs).
 	StreamBlocks(ctx context.Context, peers []string) (*blockstream.Stream, error)
+	// DialAPI opens a connection to where the member id serves its
+	// Handoff, for the requests of an upload it holds (handoff.go).
+	DialAPI(ctx context.Context, id string) (net.Conn, error)
 }
 
 // Node is what the registry needs of the IPFS node besides its DAG
@@ -152,6 +159,7 @@ type Registry struct {
 	uploads map[string]*upload // guarded by mu
 
 	manifests *bodyCache
+	handoff   *httputil.ReverseProxy // to the peer holding an upload
 	now       func() time.Time
 }
 
@@ -172,10 +180,12 @@ func New(cfg Config, d Deps) (*Registry, error) {
 	if err := os.MkdirAll(d.UploadDir, 0o700); err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
-	return &Registry{
+	g := &Registry{
 		cfg: cfg, deps: d, log: d.Logger, records: records{d.Cluster},
 		uploads: map[string]*upload{}, manifests: newBodyCache(), now: time.Now,
-	}, nil
+	}
+	g.handoff = newHandoffProxy(g)
+	return g, nil
 }
 
 // handler serves one route; an error it returns is answered by writeError.
@@ -183,7 +193,11 @@ type handler func(w http.ResponseWriter, r *http.Request, rt route) error
 
 // ServeHTTP routes a request: one handler per route and method, errors
 // answered in one place.
-func (g *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (g *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.serve(w, r, false) }
+
+// serve answers a request from a client, or, handedOver, one another peer
+// handed to this one (Handoff).
+func (g *Registry) serve(w http.ResponseWriter, r *http.Request, handedOver bool) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt, ok := parseRoute(r.URL.Path)
 	if !ok {
@@ -200,6 +214,14 @@ func (g *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeErrorBody(w, errorf(http.StatusBadRequest, codeNameInvalid, "invalid repository name %q", rt.repo).with(map[string]string{"name": rt.repo}))
 			return
 		}
+	}
+	if owner, ok := g.heldElsewhere(rt); ok {
+		if handedOver {
+			writeErrorBody(w, notHeldHere(rt, owner))
+			return
+		}
+		g.handOff(w, r, owner)
+		return
 	}
 	var h handler
 	switch rt.kind + " " + r.Method {

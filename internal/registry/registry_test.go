@@ -118,6 +118,11 @@ func (f *fakeCluster) PinnedOn(_ context.Context, c cid.Cid) (int, error) {
 
 func (f *fakeCluster) ID() string { return "self" }
 
+// DialAPI reaches no other peer: the fake is a cluster of one.
+func (f *fakeCluster) DialAPI(_ context.Context, id string) (net.Conn, error) {
+	return nil, fmt.Errorf("no peer %s in a cluster of one", id)
+}
+
 func (f *fakeCluster) Allocate(context.Context, pin.Pin) ([]string, error) {
 	return []string{"self"}, nil
 }

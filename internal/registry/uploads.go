@@ -19,7 +19,8 @@ import (
 
 // An upload in progress is a session in this process's memory and, for
 // chunks, a file under the upload directory: the requests of one upload
-// must reach the peer that started it (its Location names it). A stream
+// are served by the peer that started it, which its ID names, and other
+// peers hand them over to it (handoff.go). A stream
 // from the first byte (a monolithic POST, or docker's single PATCH) is
 // imported into the node as it arrives instead, and its digest checked at
 // the end: written once, not staged and read again. Content whose digest
@@ -128,7 +129,7 @@ func (g *Registry) mountable(ctx context.Context, d digest, from string) (blobRe
 func (g *Registry) newUpload(repo string) (*upload, error) {
 	id := make([]byte, 16)
 	rand.Read(id)
-	u := &upload{id: hex.EncodeToString(id), repo: repo, mu: make(chan struct{}, 1), sha256: sha256.New(), touched: g.now()}
+	u := &upload{id: uploadID(g.deps.Cluster.ID(), hex.EncodeToString(id)), repo: repo, mu: make(chan struct{}, 1), sha256: sha256.New(), touched: g.now()}
 	u.path = filepath.Join(g.deps.UploadDir, u.id)
 	f, err := os.OpenFile(u.path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -161,7 +162,7 @@ func (g *Registry) session(ctx context.Context, rt route) (*upload, error) {
 		u.touched = g.now()
 	}
 	g.mu.Unlock()
-	unknown := errorf(http.StatusNotFound, codeBlobUploadUnknown, "no upload %q in %s (uploads live on the peer that started them, until finished or idle for %s)", rt.ref, rt.repo, uploadIdle)
+	unknown := errorf(http.StatusNotFound, codeBlobUploadUnknown, "no upload %q in %s (uploads live on the peer that started them, until finished, cancelled, idle for %s or that peer stops)", rt.ref, rt.repo, uploadIdle)
 	if u == nil || u.repo != rt.repo {
 		return nil, unknown
 	}

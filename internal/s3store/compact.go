@@ -43,27 +43,135 @@ func (s *Store) Compact(ctx context.Context, threshold float64, grace time.Durat
 	defer s.leave()
 	s.compactMu.Lock()
 	defer s.compactMu.Unlock()
-	var st CompactStats
-	var sources []packID
-	for id, info := range s.idx.packList() {
-		if info.deleteAt == 0 && info.dataLen > 0 && float64(info.liveBytes) < threshold*float64(info.dataLen) {
-			sources = append(sources, id)
-		}
+	st, err := s.rewrite(ctx, nil, nil, threshold, grace)
+	if err != nil {
+		return st, err
 	}
-	slices.SortFunc(sources, func(a, b packID) int { return strings.Compare(a.String(), b.String()) })
+	err = s.deleteDue(ctx, &st)
+	return st, err
+}
+
+// Collect is the compaction of a shared bucket, whose blocks no one peer
+// may delete (Delete refuses): the caller marked the blocks every peer of
+// the cluster needs, and keep reports them (by multihash, as bytes in a
+// string). Every pack whose kept bytes are less than threshold of its data
+// is rewritten with only those; the blocks left behind leave the index,
+// and removed is told of each. The old objects are scheduled for deletion
+// after grace, which DeleteSuperseded carries out: not here, since the
+// other peers learn of the new packs only after this returns, and read
+// the old ones until then.
+//
+// The caller must keep every writer of the bucket from making a block
+// needed meanwhile (the cluster holds every peer's pin lock): a block that
+// an add finds in a pack being rewritten is not written again, and would
+// be lost with the pack.
+//
+// It returns how many packs were rewritten (CompactStats are logged).
+func (s *Store) Collect(ctx context.Context, keep func(multihash string) bool, removed func(multihash string), threshold float64, grace time.Duration) (rewritten int, err error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+	s.compactMu.Lock()
+	defer s.compactMu.Unlock()
+	st, err := s.rewrite(ctx, keep, removed, threshold, grace)
+	if st.Rewritten > 0 || err != nil {
+		s.log.Info("packs compacted", "rewritten", st.Rewritten, "written", st.Written, "moved_bytes", st.Moved, "err", err)
+	}
+	return st.Rewritten, err
+}
+
+// DeleteSuperseded deletes the objects of superseded packs whose grace
+// period is over, and returns how many it deleted.
+func (s *Store) DeleteSuperseded(ctx context.Context) (deleted int, err error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+	s.compactMu.Lock()
+	defer s.compactMu.Unlock()
+	var st CompactStats
+	err = s.deleteDue(ctx, &st)
+	if st.Deleted > 0 || err != nil {
+		s.log.Info("superseded packs deleted", "packs", st.Deleted, "bytes", st.ReclaimedBytes, "err", err)
+	}
+	return st.Deleted, err
+}
+
+// rewrite rewrites the packs whose live bytes, counting only the blocks
+// keep reports (nil: every block the index holds), are less than
+// threshold of their data, and schedules the old objects for deletion
+// after grace. Blocks not kept are told to removed (nil: no one).
+// compactMu is held.
+func (s *Store) rewrite(ctx context.Context, keep func(string) bool, removed func(string), threshold float64, grace time.Duration) (CompactStats, error) {
+	var st CompactStats
+	kept := func(e packEntry) bool { return keep == nil || keep(e.hash) }
+	type source struct {
+		id      packID
+		live    []packEntry // kept, in pack order
+		size    int64
+		dropped []string // live, not kept
+	}
+	var sources []source
+	for id, info := range s.idx.packList() {
+		if info.deleteAt != 0 || info.dataLen == 0 {
+			continue
+		}
+		if keep == nil && float64(info.liveBytes) >= threshold*float64(info.dataLen) {
+			continue // no need to read its live blocks
+		}
+		live, err := s.idx.live(id)
+		if err != nil {
+			return st, err
+		}
+		src := source{id: id}
+		for _, e := range live {
+			if kept(e) {
+				src.live = append(src.live, e)
+				src.size += e.size
+			} else {
+				src.dropped = append(src.dropped, e.hash)
+			}
+		}
+		if float64(src.size) >= threshold*float64(info.dataLen) {
+			continue
+		}
+		if keep != nil {
+			// The new pack takes every kept block of the old one, not
+			// only those this index points there: another peer's index
+			// may point a block two packs hold at this one, and drops
+			// it when the new pack supersedes this one.
+			if err := s.keptOf(ctx, &src.live, &src.size, id, keep); err != nil {
+				return st, err
+			}
+		}
+		sources = append(sources, src)
+	}
+	slices.SortFunc(sources, func(a, b source) int { return strings.Compare(a.id.String(), b.id.String()) })
 	deleteAt := s.now().Add(grace)
 	// Each source goes whole into one new pack (even with no live block
 	// left, so that the new pack names it): a pack naming a superseded
-	// one must hold all of its live blocks.
-	p, group := newPackBuilder(), []packID(nil)
+	// one must hold all of its kept blocks.
+	p, group := newPackBuilder(), []source(nil)
 	flush := func() error {
 		if len(group) == 0 {
 			return nil
 		}
 		empty := p.empty()
-		pi, err := s.writePack(ctx, p, group, applyOpts{onlyMoved: true, deleteAt: deleteAt})
+		ids := make([]packID, len(group))
+		for i, src := range group {
+			ids[i] = src.id
+		}
+		pi, err := s.writePack(ctx, p, ids, applyOpts{onlyMoved: true, deleteAt: deleteAt})
 		if err != nil {
 			return err
+		}
+		for _, src := range group {
+			for _, h := range src.dropped {
+				if removed != nil {
+					removed(h)
+				}
+			}
 		}
 		if empty {
 			// A pack of no blocks only names the packs it supersedes:
@@ -78,31 +186,37 @@ func (s *Store) Compact(ctx context.Context, threshold float64, grace time.Durat
 		p, group = newPackBuilder(), nil
 		return nil
 	}
-	for _, id := range sources {
-		live, err := s.idx.live(id)
-		if err != nil {
-			return st, err
-		}
-		var size int64
-		for _, e := range live {
-			size += e.size
-		}
-		if !p.empty() && p.len()+size > s.cfg.PackSize {
+	for _, src := range sources {
+		if !p.empty() && p.len()+src.size > s.cfg.PackSize {
 			if err := flush(); err != nil {
 				return st, err
 			}
 		}
-		if err := s.copyLive(ctx, id, live, p); err != nil {
+		if err := s.copyLive(ctx, src.id, src.live, p); err != nil {
 			return st, err
 		}
-		st.Moved += size
-		group = append(group, id)
+		st.Moved += src.size
+		group = append(group, src)
 	}
-	if err := flush(); err != nil {
-		return st, err
+	return st, flush()
+}
+
+// keptOf sets *live to the blocks of pack id that keep reports, read from
+// the pack's own index, in pack order, and *size to their bytes.
+func (s *Store) keptOf(ctx context.Context, live *[]packEntry, size *int64, id packID, keep func(string) bool) error {
+	p, err := s.readPackIndex(ctx, id)
+	if err != nil {
+		return fmt.Errorf("s3store: compacting pack %s: %w", id, err)
 	}
-	err := s.deleteDue(ctx, &st)
-	return st, err
+	*live, *size = nil, 0
+	for _, e := range p.blocks {
+		if keep(e.hash) {
+			*live = append(*live, e)
+			*size += e.size
+		}
+	}
+	slices.SortFunc(*live, func(a, b packEntry) int { return int(a.offset - b.offset) })
+	return nil
 }
 
 // copyLive reads a pack's live blocks into p, with one GET per run of

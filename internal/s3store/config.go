@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Config says where the packs live and how the local side is sized.
@@ -50,6 +51,10 @@ type Config struct {
 	// want. Smaller wastes fewer bytes on random reads; larger makes fewer
 	// requests on sequential ones.
 	ReadSize int64
+	// CompactEvery is how often a store with a prefix of its own rewrites
+	// the packs that GC left mostly dead (0: never). A shared bucket's
+	// packs are compacted by the cluster's collection instead.
+	CompactEvery time.Duration
 }
 
 // DefaultConfig returns the sizes of a fresh store; Bucket is left to set.
@@ -60,6 +65,7 @@ func DefaultConfig() Config {
 		MultipartSize: 64 << 20,
 		PartSize:      16 << 20,
 		ReadSize:      4 << 20,
+		CompactEvery:  10 * time.Minute,
 	}
 }
 
@@ -94,6 +100,9 @@ func (c Config) Validate() error {
 	}
 	if c.MultipartSize < c.PartSize {
 		errs = append(errs, fmt.Errorf("s3store: multipart size %d: must be at least the part size (%d)", c.MultipartSize, c.PartSize))
+	}
+	if c.CompactEvery < 0 {
+		errs = append(errs, fmt.Errorf("s3store: compaction interval %s (--s3-compact-interval): must be 0 (never) or positive", c.CompactEvery))
 	}
 	return errors.Join(errs...)
 }

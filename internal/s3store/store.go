@@ -46,6 +46,11 @@ var (
 	ErrCorrupt = errors.New("corrupt block")
 	// ErrClosed is returned by a store after Close.
 	ErrClosed = errors.New("s3store: closed")
+	// ErrSharedDelete is returned by a delete in shared mode: the bucket's
+	// blocks are the cluster's, and one peer's garbage collection, which
+	// knows only its own pins, cannot tell which are garbage. The cluster
+	// collects them (Collect) from every peer's pins at once.
+	ErrSharedDelete = errors.New("s3store: blocks in a shared bucket are collected by the cluster's garbage collection (REST API /ipfs/gc), not deleted by one peer")
 )
 
 // Deps are what a store is given besides its settings.
@@ -273,12 +278,18 @@ func (s *Store) Put(ctx context.Context, key ds.Key, value []byte) error {
 }
 
 // Delete drops a block from the index. Its bytes stay in their pack until
-// a compaction rewrites the pack.
+// a compaction rewrites the pack. In shared mode it fails with
+// ErrSharedDelete: a block one peer dropped from its own index would be
+// written again by its next add, and a compaction of this peer's would
+// drop it for every peer (see Collect).
 func (s *Store) Delete(ctx context.Context, key ds.Key) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.leave()
+	if s.cfg.Shared {
+		return ErrSharedDelete
+	}
 	h, ok := blockHash(key)
 	if !ok {
 		return nil

@@ -143,6 +143,18 @@ func (s *Store) enterPacks(ctx context.Context, indexes []*packIndex) error {
 	var plain, superseding []*packIndex
 	blocks := 0
 	for _, p := range indexes {
+		if len(p.supersedes) > 0 && s.cfg.Shared {
+			// A shared bucket's compactions drop blocks for every peer,
+			// safely only while the cluster holds every peer's adds off
+			// (Collect): a peer enters their packs when the cluster
+			// records them. One found here unindexed is either recorded
+			// (the cluster's records enter it once this peer follows
+			// them) or was left by a collection that failed before it
+			// could record it, and entering it now could drop blocks
+			// that were pinned since.
+			s.log.Debug("a compaction's pack found in the bucket is left to the cluster's records", "pack", s.packKey(p.id))
+			continue
+		}
 		if len(p.supersedes) > 0 {
 			superseding = append(superseding, p)
 			continue

@@ -145,6 +145,14 @@ func (s *Store) writePackAs(ctx context.Context, id, prev packID, p *packBuilder
 	if err := s.upload(ctx, id, prev, obj); err != nil {
 		return nil, err
 	}
+	if len(supersedes) > 0 {
+		// A compaction whose caller gave up leaves the new pack unindexed:
+		// its owner adopts it at the next Open, and in shared mode no one
+		// does, the cluster having never recorded it (sync.go).
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.idx.apply(pi, opts); err != nil {
 		return nil, fmt.Errorf("s3store: indexing pack %s: %w", id, err)
 	}
@@ -315,6 +323,9 @@ func (b *packBatch) seal(ctx context.Context, p *packBuilder) error {
 }
 
 func (b *packBatch) Delete(ctx context.Context, key ds.Key) error {
+	if b.s.cfg.Shared {
+		return ErrSharedDelete
+	}
 	h, ok := blockHash(key)
 	if !ok {
 		return nil
