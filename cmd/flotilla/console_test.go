@@ -246,7 +246,10 @@ func TestConsoleInABrowser(t *testing.T) {
 	if n := eval[int](b, `document.querySelectorAll('.peer .badge:not(.subtle)').length`); n != 1 {
 		t.Errorf("%d peers marked leader, want 1", n)
 	}
-	b.waitJS("rate charts drawn", 30*time.Second, `document.querySelectorAll('#rates svg.chart polyline').length >= 2`)
+	b.waitJS("rate charts drawn", 30*time.Second, `document.querySelectorAll('#rates svg.chart polyline').length >= 2 &&
+		[...document.querySelectorAll('#rates .chart-name')].some(e => e.textContent === 'Pins and unpins (cluster)')`)
+	// Every peer's version, from its heartbeats.
+	b.waitJS("every peer's version", 30*time.Second, `[...document.querySelectorAll('.peer .facts')].filter(dl => dl.textContent.includes('Version')).length === 3`)
 	b.screenshot("overview")
 
 	// Add a file by the upload control, replicated on 3 peers.
@@ -344,6 +347,9 @@ func TestConsoleInABrowser(t *testing.T) {
 	if !strings.Contains(b.text("#alerts"), "is down") {
 		t.Errorf("no alert for the dead peer: %q", b.text("#alerts"))
 	}
+	// Its pins are re-placed: a repair in progress, from any peer's
+	// state machine.
+	b.waitJS("the repair alert", 90*time.Second, `!!document.querySelector('#alerts')?.textContent.includes('Repair in progress')`)
 	b.screenshot("overview-peer-down")
 	b.do("open the pin", chromedp.Navigate(ui+"pins/"+root), chromedp.WaitVisible(chromedp.CSS("#pin-summary")))
 	b.waitJS("the pin repaired onto the new peer", 90*time.Second, fmt.Sprintf(
@@ -370,6 +376,12 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#tokens")))
 	if got := b.text(fmt.Sprintf(`tr[data-token=%q] .state`, id)); got != "revoked" {
 		t.Errorf("the token shows %q after revocation, want revoked", got)
+	}
+	// The audit log, this peer's, newest first: the revocation above the
+	// creation.
+	if got := eval[[]string](b, `[...document.querySelectorAll('#audit tbody tr')].map(tr => tr.textContent).filter(s => s.includes('POST /ui/access/tokens'))`); len(got) < 3 ||
+		!strings.Contains(got[0], "/ui/access/tokens/"+id) || strings.Contains(got[len(got)-1], "/ui/access/tokens/") {
+		t.Errorf("the audit log's token requests, newest first = %q, want the revocation's (confirmed and asked) then the creation", got)
 	}
 	b.screenshot("access")
 	labelled(t, b, "access")

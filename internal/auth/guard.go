@@ -67,6 +67,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Audit receives one line per request.
 	Audit *slog.Logger
+	// AuditKeep is how many of the last audit records are kept in memory
+	// for AuditLog (0: DefaultAuditKeep; negative: none).
+	AuditKeep int
 }
 
 // Limits on failed attempts, per client address: a burst, then one per
@@ -93,6 +96,7 @@ type Guard struct {
 	flight   singleflight.Group
 
 	failures *limiter
+	recent   *auditRing // the last audit records, for AuditLog
 	now      func() time.Time
 }
 
@@ -105,6 +109,11 @@ type verifiedCredential struct {
 func NewGuard(cfg Config) (*Guard, error) {
 	g := &Guard{cfg: cfg, users: map[string]User{}, verified: map[[sha256.Size]byte]verifiedCredential{},
 		failures: newLimiter(), now: time.Now, cacheKey: make([]byte, 32)}
+	keep := cfg.AuditKeep
+	if keep == 0 {
+		keep = DefaultAuditKeep
+	}
+	g.recent = newAuditRing(keep)
 	rand.Read(g.cacheKey)
 	cost := bcrypt.MinCost
 	for _, u := range cfg.Users {
@@ -138,8 +147,7 @@ func (g *Guard) Wrap(api string, rule Rule, fail ErrorWriter, h http.Handler) ht
 			if status == 0 {
 				status = http.StatusOK
 			}
-			g.cfg.Audit.Info("request", "api", api, "user", who, "method", r.Method, "path", r.URL.Path,
-				"status", status, "client", client, "took", g.now().Sub(start).Round(time.Microsecond).String())
+			g.audit(api, who, r, client, status, g.now().Sub(start))
 		}()
 
 		need := rule(r)

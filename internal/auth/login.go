@@ -70,6 +70,5 @@ func (g *Guard) Audit(api string, p Principal, r *http.Request, status int, took
 	if p.TokenID != "" {
 		who += " (token " + p.TokenID + ")"
 	}
-	g.cfg.Audit.Info("request", "api", api, "user", who, "method", r.Method, "path", r.URL.Path,
-		"status", status, "client", g.clientAddr(r), "took", took.Round(time.Microsecond).String())
+	g.audit(api, who, r, g.clientAddr(r), status, took)
 }

@@ -181,6 +181,20 @@ func TestPartitionedPeerIsRepairedAndSurplusReleased(t *testing.T) {
 	info := tc.waitPinned(leader, c, 3, 20*time.Second)
 	_ = victimID
 	_ = info
+	// Every peer's state machine counted both moves (the repair, the
+	// release): a follower reports them as recent, with no leader asked.
+	for _, tp := range tc.peers {
+		if tp == leader || tp == tc.peers[victim] {
+			continue
+		}
+		eventually(t, 10*time.Second, "a follower's count of recent moves", func() error {
+			n, last := tp.peer.RecentMoves()
+			if n < 2 || time.Since(last) > time.Minute || tp.peer.Counts().Moved < 2 {
+				return fmt.Errorf("follower %s: RecentMoves() = %d, %v; Counts() = %+v; want 2 moves within the minute", tp.peer.ID(), n, last, tp.peer.Counts())
+			}
+			return nil
+		})
+	}
 }
 
 // A peer restarted with an empty blockstore (a lost disk, same identity)

@@ -16,7 +16,7 @@ import (
 
 func (p *Peer) heartbeat(leaving bool) heartbeat {
 	return heartbeat{ID: p.deps.ID, FreeSpace: p.deps.FreeSpace(), QueueLen: p.tracker.queueLen(),
-		Held: p.tracker.index.held(), SwarmAddrs: p.deps.SwarmAddrs(), Leaving: leaving}
+		Held: p.tracker.index.held(), Errors: p.tracker.errors(), Version: p.version, SwarmAddrs: p.deps.SwarmAddrs(), Leaving: leaving}
 }
 
 // heartbeatLoop reports this peer's health and load to the leader.
@@ -411,6 +411,7 @@ func (p *Peer) Liveness(ctx context.Context) ([]member.Member, error) {
 	for i, w := range resp {
 		out[i] = w.member()
 		out[i].LastSeen, out[i].FreeSpace, out[i].QueueLen, out[i].Held = w.LastSeen, w.FreeSpace, w.QueueLen, w.Held
+		out[i].Errors, out[i].Version = w.Errors, w.Version
 	}
 	return out, nil
 }
@@ -422,7 +423,8 @@ func (p *Peer) leaderLiveness(ctx context.Context, _ struct{}) ([]wireLiveMember
 	}
 	out := make([]wireLiveMember, len(ms))
 	for i, m := range ms {
-		out[i] = wireLiveMember{wireMember: memberToWire(m), LastSeen: m.LastSeen, FreeSpace: m.FreeSpace, QueueLen: m.QueueLen, Held: m.Held}
+		out[i] = wireLiveMember{wireMember: memberToWire(m), LastSeen: m.LastSeen, FreeSpace: m.FreeSpace, QueueLen: m.QueueLen, Held: m.Held,
+			Errors: m.Errors, Version: m.Version}
 	}
 	return out, nil
 }

@@ -49,6 +49,7 @@ func (l *liveness) report(h heartbeat, now time.Time) {
 	defer l.mu.Unlock()
 	m := l.members[h.ID]
 	m.ID, m.FreeSpace, m.QueueLen, m.Held, m.LastSeen = h.ID, h.FreeSpace, h.QueueLen, h.Held, now
+	m.Errors, m.Version = h.Errors, h.Version
 	if len(h.SwarmAddrs) > 0 {
 		m.SwarmAddrs = h.SwarmAddrs
 	}
@@ -67,6 +68,7 @@ func (l *liveness) fill(m member.Member) member.Member {
 	defer l.mu.Unlock()
 	if live, ok := l.members[m.ID]; ok {
 		m.FreeSpace, m.QueueLen, m.Held, m.LastSeen = live.FreeSpace, live.QueueLen, live.Held, live.LastSeen
+		m.Errors, m.Version = live.Errors, live.Version
 		if l.leaving[m.ID] {
 			m.LastSeen = time.Time{}
 		}

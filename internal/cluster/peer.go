@@ -26,6 +26,7 @@ import (
 	"github.com/flotilla-ipfs/flotilla/internal/member"
 	"github.com/flotilla-ipfs/flotilla/internal/pin"
 	"github.com/flotilla-ipfs/flotilla/internal/state"
+	"github.com/flotilla-ipfs/flotilla/internal/version"
 )
 
 // DefaultPort is the cluster port, as IPFS Cluster's.
@@ -68,6 +69,8 @@ type Peer struct {
 	tracker *tracker
 
 	live *liveness // leader's view of the members; reset on leadership
+
+	version string // this binary's, sent with every heartbeat
 
 	gc gcState // shared-bucket garbage collection (sharedgc.go)
 
@@ -114,7 +117,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (*Peer, error) {
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p := &Peer{cfg: cfg, deps: d, log: d.Logger, st: st, net: n, raft: rn,
-		rpc: newRPCClient(n), cancel: cancel, live: newLiveness()}
+		rpc: newRPCClient(n), cancel: cancel, live: newLiveness(), version: version.Get().Version}
 	p.fwd = p.newForwarder(ctx)
 	p.srv = &http.Server{Handler: p.rpcHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go p.srv.Serve(n.Listener(clusternet.ProtoRPC))
@@ -148,6 +151,18 @@ func (p *Peer) goLoop(ctx context.Context, f func(context.Context)) {
 
 // ID is this peer's ID.
 func (p *Peer) ID() string { return p.deps.ID }
+
+// Counts are the pin operations this peer's state machine applied since it
+// started: every peer applies every entry, so their rates are the
+// cluster's (the daemon exports them as flotilla_state_ops_total).
+func (p *Peer) Counts() state.Counts { return p.st.Counts() }
+
+// RecentMoves is how many pins were given new allocations (repair of a
+// down peer's pins, release of the surplus after it, a removed member's
+// pins) in the last state.MoveWindow, and when the last move was applied
+// here. It is read from this peer's state machine: no scan, no leader
+// asked.
+func (p *Peer) RecentMoves() (n int, last time.Time) { return p.st.RecentMoves(time.Now()) }
 
 // Addr is this peer's cluster address.
 func (p *Peer) Addr() string { return p.net.Addr() }

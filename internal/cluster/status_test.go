@@ -12,6 +12,7 @@ import (
 	cid "github.com/ipfs/go-cid"
 
 	"github.com/flotilla-ipfs/flotilla/internal/pin"
+	"github.com/flotilla-ipfs/flotilla/internal/version"
 )
 
 // A listing read a page at a time from a cursor (the web console's pins
@@ -69,7 +70,7 @@ func TestStatusFromPagesByCursor(t *testing.T) {
 
 // Each peer reports how many pins its node holds in its heartbeats; the
 // leader's view, asked through a follower, has them.
-func TestLivenessReportsPinsHeld(t *testing.T) {
+func TestLivenessReportsPinsHeldErrorsAndVersion(t *testing.T) {
 	ctx := context.Background()
 	tc := newCluster(t, 3, "z1", "z2", "z3")
 	for i := range 4 {
@@ -96,6 +97,33 @@ func TestLivenessReportsPinsHeld(t *testing.T) {
 		}
 		if total != 3*4+2 {
 			return fmt.Errorf("%d pins held in all, want 14", total)
+		}
+		return nil
+	})
+
+	// Each peer's version and count of pins in error come with its
+	// heartbeats too: one operation left in error on peer 1 shows there.
+	tr := tc.peers[1].peer.tracker
+	tr.mu.Lock()
+	tr.ops[tc.peers[1].addContent("never allocated")] = &trackedOp{status: pin.StatusPinError, err: "injected", since: time.Now()}
+	tr.failed++
+	tr.mu.Unlock()
+	eventually(t, 20*time.Second, "every peer's version and errors in the leader's view", func() error {
+		ms, err := tc.peers[2].peer.Liveness(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			want := 0
+			if m.ID == tc.peers[1].peer.ID() {
+				want = 1
+			}
+			if m.Version != version.Get().Version {
+				return fmt.Errorf("%s runs version %q, want %q", m.ID, m.Version, version.Get().Version)
+			}
+			if m.Errors != want {
+				return fmt.Errorf("%s has %d pins in error, want %d", m.ID, m.Errors, want)
+			}
 		}
 		return nil
 	})

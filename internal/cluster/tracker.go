@@ -153,7 +153,15 @@ func (t *tracker) backlogPass(ctx context.Context) {
 	case errors.Is(err, errFull):
 		t.mu.Lock()
 		t.backlog = true // go on from the cursor once there is room
+		// The workers may have drained the queue between full() and
+		// here, while backlog was unset: drop signalled nothing, and no
+		// op is left to signal. Signal now, or the backlog waits for the
+		// periodic pass (TestTrackerBoundsItsQueue stalled so under load).
+		room := len(t.ops) <= t.maxOps/2
 		t.mu.Unlock()
+		if room {
+			t.signalRoom()
+		}
 	case err == nil:
 		t.cursor = cid.Undef
 		if from.Defined() {
@@ -535,6 +543,13 @@ func (t *tracker) queueLen() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.ops) - t.failed
+}
+
+// errors is how many operations failed for good and wait for a recover.
+func (t *tracker) errors() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.failed
 }
 
 // drop forgets the operation on c, keeping the count of failed ones. The

@@ -216,3 +216,27 @@ func TestTrackerBoundsItsQueue(t *testing.T) {
 		t.Fatalf("the tracker held %d ops at once, more than its bound of %d", peak, tr.maxOps)
 	}
 }
+
+// An operation that failed its last attempt counts in errors (which the
+// heartbeat reports) and not in the queue; a recover takes it out again.
+func TestTrackerCountsErrors(t *testing.T) {
+	ctx := context.Background()
+	st, _, _, tr := newTestTracker(t)
+	c := fakeCid(1) // the fake node does not have it
+	if _, err := st.Apply(1, []state.Op{{Kind: state.OpPutPin, Pin: pin.Pin{Cid: c, Mode: pin.Recursive, Allocations: []string{"self"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	tr.schedule(c, false)
+	op, ok := tr.claim(c)
+	if !ok {
+		t.Fatal("the scheduled pin could not be claimed")
+	}
+	tr.finish(ctx, c, ipfs.ErrNotFound, maxAttempts)
+	if got, q := tr.errors(), tr.queueLen(); got != 1 || q != 0 {
+		t.Fatalf("after the last attempt of %v failed: errors() = %d, queueLen() = %d, want 1, 0", op.c, got, q)
+	}
+	tr.recover(ctx, c)
+	if got, q := tr.errors(), tr.queueLen(); got != 0 || q != 1 {
+		t.Fatalf("after a recover: errors() = %d, queueLen() = %d, want 0, 1", got, q)
+	}
+}

@@ -82,6 +82,8 @@ type wireLiveMember struct {
 	FreeSpace uint64    `json:"free_space"`
 	QueueLen  int       `json:"queue_len"`
 	Held      int       `json:"held,omitempty"`
+	Errors    int       `json:"errors,omitempty"`
+	Version   string    `json:"version,omitempty"`
 }
 
 type helloResp struct {
@@ -94,7 +96,9 @@ type heartbeat struct {
 	ID         string   `json:"id"`
 	FreeSpace  uint64   `json:"free_space"`
 	QueueLen   int      `json:"queue_len"`
-	Held       int      `json:"held,omitempty"` // pins its node holds
+	Held       int      `json:"held,omitempty"`    // pins its node holds
+	Errors     int      `json:"errors,omitempty"`  // its pin operations in error
+	Version    string   `json:"version,omitempty"` // its flotilla version
 	SwarmAddrs []string `json:"swarm_addrs,omitempty"`
 	Leaving    bool     `json:"leaving,omitempty"`
 }

@@ -26,6 +26,10 @@ type accessData struct {
 	NewToken string // shown once, right after it is created
 	NewID    string
 	Error    string
+	// Audit is this peer's audit log, newest first (admins only; nil
+	// for the others).
+	Audit     []auth.AuditRecord
+	ShowAudit bool
 }
 
 // access shows the users (read-only: they live in the users file) and
@@ -41,6 +45,9 @@ func (s *server) access(w http.ResponseWriter, r *http.Request, v *viewer) error
 
 func (s *server) accessData(r *http.Request, v *viewer) (accessData, error) {
 	d := accessData{Open: v.Open}
+	if v.CanAdmin() {
+		d.ShowAudit, d.Audit = true, s.Auth.AuditLog()
+	}
 	if v.Open {
 		return d, nil
 	}

@@ -65,6 +65,10 @@ type Cluster interface {
 	Pin(ctx context.Context, p pin.Pin) (pin.Pin, error)
 	Unpin(ctx context.Context, c cid.Cid) error
 	Recover(ctx context.Context, c cid.Cid) (pin.Info, error)
+	// RecentMoves is how many pins were given new allocations (repair,
+	// release of surplus, a removed member's pins) in the last minute, and
+	// when the last was, from this peer's state machine.
+	RecentMoves() (n int, last time.Time)
 }
 
 // Auth is the admin ports' guard (*auth.Guard).
@@ -77,6 +81,9 @@ type Auth interface {
 	VerifyToken(ctx context.Context, token string) (auth.Principal, error)
 	Users() []auth.UserInfo
 	Audit(api string, p auth.Principal, r *http.Request, status int, took time.Duration)
+	// AuditLog is the last requests of this peer's audit log, newest
+	// first.
+	AuditLog() []auth.AuditRecord
 }
 
 // Tokens is the token service (*auth.Tokens).

@@ -36,6 +36,8 @@ type fakeCluster struct {
 	pins    map[string]pin.Pin // by CID bytes
 	members []member.Member
 	listed  int // ListFrom calls (searches that asked no peer)
+	moved   int // RecentMoves' count
+	movedAt time.Time
 }
 
 func newFakeCluster() *fakeCluster {
@@ -58,6 +60,11 @@ func (f *fakeCluster) Members(context.Context) ([]member.Member, error) {
 	return slices.Clone(f.members), nil
 }
 func (f *fakeCluster) Liveness(ctx context.Context) ([]member.Member, error) { return f.Members(ctx) }
+func (f *fakeCluster) RecentMoves() (int, time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.moved, f.movedAt
+}
 
 func (f *fakeCluster) Get(_ context.Context, c cid.Cid) (pin.Pin, error) {
 	f.mu.Lock()
@@ -614,11 +621,15 @@ func TestOpenConsoleNeedsNoLoginButStillCSRF(t *testing.T) {
 func TestRatesFromCounters(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	req := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flotilla_http_requests_total", ConstLabels: prometheus.Labels{"service": "gateway"}}, []string{"code"})
-	reg.MustRegister(req)
+	ops := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flotilla_state_ops_total"}, []string{"op"})
+	reg.MustRegister(req, ops)
 	s := &server{rates: newRates(reg)}
 	t0 := time.Unix(1_000_000, 0)
 	for i, n := range []float64{0, 10, 30} {
 		req.WithLabelValues("200").Add(n)
+		ops.WithLabelValues("pin").Add(n)
+		ops.WithLabelValues("unpin").Add(n / 10)
+		ops.WithLabelValues("move").Add(1000) // moves are not pins/s
 		if _, err := s.rates.sample(t0.Add(time.Duration(i) * 2 * time.Second)); err != nil {
 			t.Fatal(err)
 		}
@@ -639,6 +650,10 @@ func TestRatesFromCounters(t *testing.T) {
 	want := `{"name":"Gateway requests","unit":"req/s","points":[5,15]}`
 	if !strings.Contains(body, want) || strings.Contains(body, "S3") || strings.Contains(body, "Gateway bytes") {
 		t.Errorf("rates = %s, want %s and no S3 or bytes series", body, want)
+	}
+	// Pins and unpins applied by the state machine: 11 then 33 over 2 s.
+	if want := `{"name":"Pins and unpins (cluster)","unit":"pins/s","points":[5.5,16.5]}`; !strings.Contains(body, want) {
+		t.Errorf("rates = %s, want %s", body, want)
 	}
 }
 
@@ -705,5 +720,82 @@ func TestOverviewShowsPeersByZone(t *testing.T) {
 	}
 	if n := strings.Count(body, `<span class="state err">down</span>`); n != 1 {
 		t.Errorf("%d peers shown down, want 1", n)
+	}
+}
+
+// Every peer's version and pins in error come from its heartbeats (the
+// leader's view); pins in error and recent moves raise alerts with links,
+// without the pinset being read.
+func TestOverviewAlertsErrorsRepairAndVersions(t *testing.T) {
+	f := newFixture(t, Config{}, nil, false)
+	c := f.client(t)
+	f.cluster.mu.Lock()
+	f.cluster.members[0].Version = "v0.0.0-reported" // this peer: its own version wins
+	f.cluster.members[1].Version, f.cluster.members[1].Errors = "v1.2.3", 7
+	f.cluster.members[2].Version = "v1.2.2"
+	f.cluster.mu.Unlock()
+	_, body, _ := get(t, c, f.srv.URL+"/ui/?part=live")
+	for _, want := range []string{
+		"<dt>Version</dt><dd>test</dd>", "<dt>Version</dt><dd>v1.2.3</dd>", "<dt>Version</dt><dd>v1.2.2</dd>",
+		`7 pins in error on b. <a href="/ui/pins?status=error">Pins in error</a>`,
+		`<dd class="errors"><a href="/ui/pins?status=error">7</a></dd>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("overview lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "Repair in progress") || strings.Contains(body, "v0.0.0-reported") {
+		t.Errorf("overview shows a repair with no pin moved, or this peer's reported version over its own:\n%s", body)
+	}
+	if f.cluster.listed != 0 {
+		t.Errorf("the overview listed the pinset %d times", f.cluster.listed)
+	}
+
+	f.cluster.mu.Lock()
+	f.cluster.moved, f.cluster.movedAt = 12, time.Now().Add(-3*time.Second)
+	f.cluster.members[1].Errors = 1
+	f.cluster.mu.Unlock()
+	_, body, _ = get(t, c, f.srv.URL+"/ui/?part=live")
+	for _, want := range []string{
+		"Repair in progress: 12 pins moved in the last minute (last 3s ago).",
+		"1 pin in error on b.",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("overview lacks %q", want)
+		}
+	}
+}
+
+// An admin's Access page lists this peer's audit log, newest first, with
+// hostile paths as text; a reader's does not.
+func TestAccessShowsTheAuditLogToAdmins(t *testing.T) {
+	f := newFixture(t, Config{}, map[string][2]string{"ada": {"pw-ada", "admin"}, "rita": {"pw-rita", "read"}}, false)
+	c := f.client(t)
+	token := f.login(t, c, "ada", "pw-ada")
+	hostile := `<img src=x onerror=alert(1)>`
+	if code, _, _ := post(t, c, f.srv.URL+"/ui/pins/"+url.PathEscape(hostile)+"/unpin", url.Values{"csrf": {token}, "confirmed": {"yes"}}); code != http.StatusBadRequest {
+		t.Fatalf("unpin of a hostile CID = %d, want 400", code)
+	}
+	code, page, _ := get(t, c, f.srv.URL+"/ui/access")
+	if code != http.StatusOK {
+		t.Fatalf("access page = %d", code)
+	}
+	if strings.Contains(page, hostile) {
+		t.Fatal("a hostile path is in the audit log unescaped")
+	}
+	rows := regexp.MustCompile(`(?s)<table id="audit">.*?</table>`).FindString(page)
+	unpin := strings.Index(rows, "<code>POST /ui/pins/"+html.EscapeString(hostile)+"/unpin</code></td><td>400</td>")
+	login := strings.Index(rows, "<code>POST /ui/login</code></td><td>303</td>")
+	if unpin < 0 || login < 0 || unpin > login {
+		t.Errorf("audit log lacks the unpin (400) before the login (303), newest first:\n%s", rows)
+	}
+	if !strings.Contains(page, "(this peer&#39;s)") && !strings.Contains(page, "(this peer's)") || !strings.Contains(rows, "ada (token ") {
+		t.Error("the audit log does not say it is this peer's, or lacks the session's user and token")
+	}
+
+	reader := f.client(t)
+	f.login(t, reader, "rita", "pw-rita")
+	if _, page, _ := get(t, reader, f.srv.URL+"/ui/access"); strings.Contains(page, `id="audit"`) || strings.Contains(page, "Audit log") {
+		t.Error("a reader sees the audit log")
 	}
 }

@@ -17,8 +17,16 @@ type peerView struct {
 	FreeSpace      uint64
 	Queue          int
 	Held           int
-	Version        string // known for this peer only
+	Errors         int    // its pin operations in error
+	Version        string // as it last reported; this peer's own always
 	Known          bool   // the leader's view was available
+}
+
+// alert is a line of the alerts, with a link to what it is about.
+type alert struct {
+	Text     string
+	Link     string // empty: none
+	LinkText string
 }
 
 type zoneView struct {
@@ -33,7 +41,7 @@ type overviewData struct {
 	Leader       string
 	Healthy      bool
 	Health       string
-	Alerts       []string
+	Alerts       []alert
 	Charts       bool
 	LivenessNote string
 }
@@ -74,7 +82,8 @@ func (s *server) overviewData(r *http.Request) (overviewData, error) {
 		pv := peerView{
 			ID: m.ID, Name: cmp.Or(m.Name, shortID(m.ID)), Zone: cmp.Or(m.Zone, "(no zone)"),
 			Up: known && m.Alive(now, s.cfg.DownAfter), Leader: m.ID == leader, Voter: slices.Contains(voters, m.ID),
-			Self: m.ID == s.Cluster.ID(), LastSeen: m.LastSeen, FreeSpace: m.FreeSpace, Queue: m.QueueLen, Held: m.Held, Known: known,
+			Self: m.ID == s.Cluster.ID(), LastSeen: m.LastSeen, FreeSpace: m.FreeSpace, Queue: m.QueueLen, Held: m.Held,
+			Errors: m.Errors, Version: m.Version, Known: known,
 		}
 		if pv.Self {
 			pv.Version = s.Version
@@ -95,10 +104,14 @@ func (s *server) overviewData(r *http.Request) (overviewData, error) {
 			d.Leader = pv.Name
 		}
 		if known && !pv.Up {
-			d.Alerts = append(d.Alerts, fmt.Sprintf("Peer %s (zone %s) is down: last seen %s.", pv.Name, pv.Zone, ago(now, m.LastSeen)))
+			d.Alerts = append(d.Alerts, alert{Text: fmt.Sprintf("Peer %s (zone %s) is down: last seen %s.", pv.Name, pv.Zone, ago(now, m.LastSeen))})
 		}
 		if pv.Up && m.QueueLen > 100 {
-			d.Alerts = append(d.Alerts, fmt.Sprintf("Peer %s has %d pin operations queued.", pv.Name, m.QueueLen))
+			d.Alerts = append(d.Alerts, alert{Text: fmt.Sprintf("Peer %s has %d pin operations queued.", pv.Name, m.QueueLen)})
+		}
+		if known && m.Errors > 0 {
+			d.Alerts = append(d.Alerts, alert{Text: fmt.Sprintf("%d %s in error on %s.", m.Errors, plural(m.Errors, "pin", "pins"), pv.Name),
+				Link: "/ui/pins?status=error", LinkText: "Pins in error"})
 		}
 	}
 	for _, z := range zones {
@@ -106,10 +119,16 @@ func (s *server) overviewData(r *http.Request) (overviewData, error) {
 		d.Zones = append(d.Zones, *z)
 	}
 	slices.SortFunc(d.Zones, func(a, b zoneView) int { return cmp.Compare(a.Zone, b.Zone) })
+	// Moves are read from this peer's state machine (every peer applies
+	// every move), not by scanning the pinset.
+	if n, last := s.Cluster.RecentMoves(); n > 0 {
+		d.Alerts = append(d.Alerts, alert{Text: fmt.Sprintf("Repair in progress: %d %s moved in the last minute (last %s).",
+			n, plural(n, "pin", "pins"), ago(now, last)), Link: "/ui/pins?status=under", LinkText: "Under-replicated pins"})
+	}
 	switch {
 	case leader == "":
 		d.Health = "No leader: the pinset cannot change until a majority of voters is back."
-		d.Alerts = append([]string{"The cluster has no leader."}, d.Alerts...)
+		d.Alerts = append([]alert{{Text: "The cluster has no leader."}}, d.Alerts...)
 	case !known:
 		d.Health = "Leader known, peers' liveness unknown."
 	case d.Up == d.Total:
@@ -119,4 +138,11 @@ func (s *server) overviewData(r *http.Request) (overviewData, error) {
 		d.Health = fmt.Sprintf("Degraded: %d of %d peers up, leader %s; pins of a down peer are re-placed after the repair delay.", d.Up, d.Total, d.Leader)
 	}
 	return d, nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

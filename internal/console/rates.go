@@ -3,6 +3,7 @@ package console
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,21 +27,20 @@ var series = []struct {
 	metric     string
 	match      func(labels map[string]string) bool
 }{
+	// Every peer's state machine applies every pin and unpin, so this
+	// peer's rate is the cluster's.
+	{"Pins and unpins (cluster)", "pins/s", "flotilla_state_ops_total", label("op", "pin", "unpin")},
 	{"Gateway requests", "req/s", "flotilla_http_requests_total", service("gateway")},
 	{"Gateway bytes", "B/s", "flotilla_http_response_size_bytes", service("gateway")},
 	{"Admin API requests", "req/s", "flotilla_http_requests_total", service("api", "rpc", "pinsvc", "registry")},
 	{"S3 requests", "req/s", "flotilla_s3_requests_total", func(map[string]string) bool { return true }},
 }
 
-func service(names ...string) func(map[string]string) bool {
-	return func(l map[string]string) bool {
-		for _, n := range names {
-			if l["service"] == n {
-				return true
-			}
-		}
-		return false
-	}
+func service(names ...string) func(map[string]string) bool { return label("service", names...) }
+
+// label matches the samples whose label key is one of values.
+func label(key string, values ...string) func(map[string]string) bool {
+	return func(l map[string]string) bool { return slices.Contains(values, l[key]) }
 }
 
 type sample struct {

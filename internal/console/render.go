@@ -18,6 +18,7 @@ var funcs = template.FuncMap{
 	"short": shortID,
 	"ago":   func(t time.Time) string { return ago(time.Now(), t) },
 	"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
 }
 
 func parsePages() (map[string]*template.Template, error) {

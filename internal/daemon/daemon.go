@@ -91,6 +91,7 @@ func Run(ctx context.Context, cfg Config, settings func() any, log *slog.Logger,
 	// Stopped before the node: a graceful leave hands off leadership while
 	// everything still works.
 	defer func() { err = errors.Join(err, peer.Stop()) }()
+	registerStateMetrics(ops.reg, peer.Counts)
 	stopPacks := sharePacks(ctx, packs, peer, st.S3)
 	defer stopPacks() // before the peer stops
 	compactCtx, stopCompacting := context.WithCancel(ctx)

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flotilla-ipfs/flotilla/internal/state"
 )
 
 // ops serves the endpoints an orchestrator and a monitoring system use:
@@ -93,6 +95,24 @@ func (o *ops) readiness(ctx context.Context) (checks map[string]string, ready bo
 	clusterReady, state := o.cluster()
 	checks["cluster"] = state
 	return checks, ready && clusterReady
+}
+
+// registerStateMetrics exports the pin operations this peer's state machine
+// applied, by op (pin, unpin, move). Every peer applies every log entry, so
+// any peer's rate is the cluster's: the console's pins/s chart reads it, and
+// a monitoring system may scrape any one peer.
+func registerStateMetrics(reg prometheus.Registerer, counts func() state.Counts) {
+	for op, get := range map[string]func(state.Counts) uint64{
+		"pin":   func(c state.Counts) uint64 { return c.Pinned },
+		"unpin": func(c state.Counts) uint64 { return c.Unpinned },
+		"move":  func(c state.Counts) uint64 { return c.Moved },
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "flotilla_state_ops_total",
+			Help:        "Pin operations applied by this peer's state machine (every peer applies the cluster's), by op.",
+			ConstLabels: prometheus.Labels{"op": op},
+		}, func() float64 { return float64(get(counts())) }))
+	}
 }
 
 // instrument counts and times the requests of one service.

@@ -6,13 +6,11 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/ipfs/boxo/files"
 	"github.com/ipfs/boxo/path"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -189,28 +187,12 @@ func (s *server) keyImport(ctx context.Context, req *request, res *response) err
 	if err != nil {
 		return err
 	}
-	dir, err := multipartFiles(req)
-	if err != nil {
-		return err
-	}
-	it := dir.Entries()
-	if !it.Next() {
-		if err := it.Err(); err != nil {
-			return bodyError(ctx, err)
-		}
-		return badRequest("argument \"key\" is required")
-	}
-	f, ok := it.Node().(files.File)
-	if !ok {
-		return badRequest("key must be a file")
-	}
 	// Keys are small: an RSA-16384 key in PEM is under 13 KiB.
-	raw, err := io.ReadAll(io.LimitReader(f, 64<<10+1))
-	if err != nil {
-		return bodyError(ctx, err)
-	}
-	if len(raw) > 64<<10 {
+	raw, err := smallFile(ctx, req, "key", 64<<10)
+	if errors.Is(err, errTooLarge) {
 		return badRequest("key file is over 64 KiB")
+	} else if err != nil {
+		return err
 	}
 	sk, err := decodeKey(raw, req.str("format"))
 	if err != nil {

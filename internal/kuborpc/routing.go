@@ -63,35 +63,50 @@ func (s *server) routingPut(ctx context.Context, req *request, res *response) er
 	if err != nil {
 		return err
 	}
-	dir, err := multipartFiles(req)
-	if err != nil {
-		return err
-	}
-	it := dir.Entries()
-	if !it.Next() {
-		if err := it.Err(); err != nil {
-			return bodyError(ctx, err)
-		}
-		return badRequest("argument \"value-file\" is required")
-	}
-	f, ok := it.Node().(files.File)
-	if !ok {
-		return badRequest("value-file must be a file")
-	}
-	// An IPNS record is at most 10 KiB (IPNS spec); read a little more to
-	// tell an oversized one.
-	rec, err := io.ReadAll(io.LimitReader(f, 10<<10+1))
-	if err != nil {
-		return bodyError(ctx, err)
-	}
-	if len(rec) > 10<<10 {
+	// An IPNS record is at most 10 KiB (IPNS spec).
+	rec, err := smallFile(ctx, req, "value-file", 10<<10)
+	if errors.Is(err, errTooLarge) {
 		return fmt.Errorf("%w: record is over 10 KiB", ipfs.ErrBadRecord)
+	} else if err != nil {
+		return err
 	}
 	nm, err := s.Node.PutRecord(ctx, name, rec, allowOffline)
 	if err != nil {
 		return err
 	}
 	return res.emit(QueryEvent{ID: nm.Peer().String(), Type: eventValue})
+}
+
+// errTooLarge marks a file argument over its limit.
+var errTooLarge = errors.New("file argument too large")
+
+// smallFile reads the request's one file argument, named what in errors,
+// refusing more than limit bytes with errTooLarge.
+func smallFile(ctx context.Context, req *request, what string, limit int64) ([]byte, error) {
+	dir, err := multipartFiles(req)
+	if err != nil {
+		return nil, err
+	}
+	it := dir.Entries()
+	if !it.Next() {
+		if err := it.Err(); err != nil {
+			return nil, bodyError(ctx, err)
+		}
+		return nil, badRequest("argument %q is required", what)
+	}
+	f, ok := it.Node().(files.File)
+	if !ok {
+		return nil, badRequest("%s must be a file", what)
+	}
+	// A byte more than the limit tells an oversized file.
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, bodyError(ctx, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, errTooLarge
+	}
+	return data, nil
 }
 
 func (s *server) routingFindProvs(ctx context.Context, req *request, res *response) error {

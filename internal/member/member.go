@@ -19,6 +19,12 @@ type Member struct {
 	QueueLen int
 	// Held is how many pins its node holds, as it last reported.
 	Held int
+	// Errors is how many of its pin operations failed for good (pin_error,
+	// unpin_error) and wait for a recover, as it last reported.
+	Errors int
+	// Version is the flotilla version it runs, as it last reported (empty:
+	// not reported yet).
+	Version string
 	// LastSeen is when the leader last heard from it (zero: never).
 	LastSeen time.Time
 }

@@ -98,6 +98,8 @@ type Store struct {
 	members    atomic.Pointer[memberList]
 	membersGen atomic.Uint64
 
+	stats stats // what Apply applied, for metrics and the console
+
 	mu       sync.Mutex // guards changes, overflow, signal
 	changes  []cid.Cid
 	overflow bool
@@ -191,6 +193,7 @@ func (s *Store) Apply(index uint64, ops []Op) (rejected []error, err error) {
 	defer prev.Close()
 	var changed []cid.Cid
 	var latest time.Time // of the entry's requests, by the leader's clock
+	var pinned, unpinned, moved int
 	for i, op := range ops {
 		if err := op.Check(); err != nil {
 			if rejected == nil {
@@ -205,6 +208,7 @@ func (s *Store) Apply(index uint64, ops []Op) (rejected []error, err error) {
 				return nil, err
 			}
 			changed = append(changed, op.Pin.Cid)
+			pinned++
 		case OpSetAllocations:
 			cur, ok, err := current(prev, touched, op.Pin.Cid)
 			if err != nil {
@@ -218,6 +222,7 @@ func (s *Store) Apply(index uint64, ops []Op) (rejected []error, err error) {
 				return nil, err
 			}
 			changed = append(changed, op.Pin.Cid)
+			moved++
 		case OpDeletePin:
 			if err := unindex(b, prev, touched, op.Cid); err != nil {
 				return nil, err
@@ -227,6 +232,7 @@ func (s *Store) Apply(index uint64, ops []Op) (rejected []error, err error) {
 			}
 			touched[op.Cid] = nil
 			changed = append(changed, op.Cid)
+			unpinned++
 		case OpPutMember:
 			if err := b.Set(memberKey(op.Member.ID), EncodeMember(nil, op.Member), nil); err != nil {
 				return nil, err
@@ -274,6 +280,7 @@ func (s *Store) Apply(index uint64, ops []Op) (rejected []error, err error) {
 		return nil, err
 	}
 	s.applied.Store(index)
+	s.stats.add(time.Now(), pinned, unpinned, moved)
 	s.notify(changed)
 	return rejected, nil
 }
