@@ -34,7 +34,17 @@ type cache struct {
 type cacheFile struct {
 	name string
 	size int64
+	// checked holds the blocks of this file that hashed right since
+	// this process wrote or first read it (offset → length): a later
+	// read of one needs no hash. Lost with the process, so a file a
+	// crash may have torn is checked again. Guarded by cache.mu.
+	checked map[int64]int
+	touched time.Time // when the file's mtime was last refreshed; guarded by cache.mu
 }
+
+// touchEvery bounds how often a hit refreshes a file's modification time
+// (a metadata write): recency to the minute is all a restart needs.
+const touchEvery = time.Minute
 
 func openCache(dir string, max int64) (*cache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -89,31 +99,54 @@ func validCacheName(name string) bool {
 
 // read copies the cached bytes of a range from off (relative to the
 // range's start) into p. It reports false when the range is not cached or
-// its file is shorter than asked.
-func (c *cache) read(name string, off int64, p []byte) bool {
+// its file is shorter than asked, and whether those bytes were checked
+// against their block's hash before (see checked).
+func (c *cache) read(name string, off int64, p []byte) (ok, checked bool) {
+	now := time.Now()
 	c.mu.Lock()
 	el, ok := c.files[name]
+	touch := false
 	if ok {
 		c.lru.MoveToFront(el)
+		f := el.Value.(*cacheFile)
+		checked = f.checked[off] == len(p)
+		if touch = now.Sub(f.touched) >= touchEvery; touch {
+			f.touched = now
+		}
 	}
 	c.mu.Unlock()
 	if !ok {
-		return false
+		return false, false
 	}
 	path := filepath.Join(c.dir, name)
 	f, err := os.Open(path)
 	if err != nil {
 		c.drop(name)
-		return false
+		return false, false
 	}
 	defer f.Close()
 	if _, err := f.ReadAt(p, off); err != nil {
 		c.drop(name) // short: ranges are written whole, so this one is broken
-		return false
+		return false, false
 	}
-	now := time.Now()
-	os.Chtimes(path, now, now) // recency that a restart sees
-	return true
+	if touch {
+		os.Chtimes(path, now, now) // recency that a restart sees
+	}
+	return true, checked
+}
+
+// markChecked notes that the n bytes at off of a cached range hashed right
+// as one block's (or a part of one, read and checked whole).
+func (c *cache) markChecked(name string, off int64, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.files[name]; ok {
+		f := el.Value.(*cacheFile)
+		if f.checked == nil {
+			f.checked = map[int64]int{}
+		}
+		f.checked[off] = n
+	}
 }
 
 // has reports whether a range is cached.

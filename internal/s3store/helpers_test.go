@@ -16,7 +16,7 @@ import (
 
 // startS3 runs versitygw for the test and points the SDK's default chain
 // at it through the environment, as production credentials arrive.
-func startS3(t *testing.T) *s3test.Server {
+func startS3(t testing.TB) *s3test.Server {
 	t.Helper()
 	srv := s3test.Start(t)
 	srv.SetEnv(t)
@@ -39,7 +39,7 @@ func testConfig(srv *s3test.Server) Config {
 	return cfg
 }
 
-func openStore(t *testing.T, dir string, cfg Config) *Store {
+func openStore(t testing.TB, dir string, cfg Config) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), dir, cfg, Deps{})
 	if err != nil {

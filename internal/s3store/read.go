@@ -33,21 +33,27 @@ const (
 
 // readBlock reads a block and checks it against its multihash. A cached
 // copy that fails the check is dropped and the block read again from S3;
-// S3's copy failing it is an ErrCorrupt, and no bytes are returned.
+// S3's copy failing it is an ErrCorrupt, and no bytes are returned. A
+// cached copy already checked by this process is not hashed again: it is
+// a file this process wrote or read back whole, as trustworthy as flatfs's.
 func (s *Store) readBlock(ctx context.Context, hash string, loc location) ([]byte, error) {
-	data, cached, err := s.readRange(ctx, loc, true)
+	data, r, err := s.readRange(ctx, loc, true)
 	if err != nil {
 		return nil, err
 	}
-	if cached {
+	if r.cached {
 		s.metrics.cacheHits.add(1)
 	} else {
 		s.metrics.cacheMisses.add(1)
 	}
-	if verify(hash, data) == nil {
+	if r.cached && r.checked {
 		return data, nil
 	}
-	if cached {
+	if verify(hash, data) == nil {
+		s.markChecked(loc)
+		return data, nil
+	}
+	if r.cached {
 		s.log.Warn("a cached range does not hash to its block; reading it again from S3", "pack", loc.pack.String(), "offset", loc.offset)
 		s.dropRanges(loc)
 		if data, _, err = s.readRange(ctx, loc, false); err != nil {
@@ -58,7 +64,26 @@ func (s *Store) readBlock(ctx context.Context, hash string, loc location) ([]byt
 		return nil, fmt.Errorf("s3store: %w: block %s (%d bytes at offset %d of pack %s in bucket %q): %v",
 			ErrCorrupt, mh.Multihash(hash).B58String(), loc.size, loc.offset, s.packKey(loc.pack), s.cfg.Bucket, err)
 	}
+	s.markChecked(loc)
 	return data, nil
+}
+
+// markChecked notes in the cache that the block at loc hashed right.
+func (s *Store) markChecked(loc location) {
+	s.eachRange(loc, func(name string, off int64, n int) { s.cache.markChecked(name, off, n) })
+}
+
+// eachRange calls fn with the cached range, the offset in it and the
+// length of each part of the block at loc (one part unless the block
+// crosses a range boundary).
+func (s *Store) eachRange(loc location, fn func(name string, off int64, n int)) {
+	end := loc.offset + loc.size
+	for pos := loc.offset; pos < end; {
+		start := pos / s.cfg.ReadSize * s.cfg.ReadSize
+		stop := min(start+s.cfg.ReadSize, end)
+		fn(cacheName(loc.pack, start), pos-start, int(stop-pos))
+		pos = stop
+	}
 }
 
 // verify checks that data hashes to the multihash.
@@ -77,40 +102,52 @@ func verify(hash string, data []byte) error {
 	return nil
 }
 
-// readRange returns the bytes at loc and whether all of them came from the
-// cache (fromCache false: the cache is not read, only filled).
-func (s *Store) readRange(ctx context.Context, loc location, fromCache bool) ([]byte, bool, error) {
+// rangeRead says where readRange's bytes came from.
+type rangeRead struct {
+	cached  bool // every part from the cache
+	checked bool // every part from the cache, and checked before
+}
+
+// readRange returns the bytes at loc and where they came from (fromCache
+// false: the cache is not read, only filled).
+func (s *Store) readRange(ctx context.Context, loc location, fromCache bool) ([]byte, rangeRead, error) {
 	info, known := s.idx.pack(loc.pack)
 	if !known {
 		// The pack left the index since the lookup (a compaction moved
 		// the block; the old pack stays for a grace period): read just
 		// the block.
 		data, err := s.get(ctx, loc.pack, loc.offset, loc.size)
-		return data, false, err
+		return data, rangeRead{}, err
 	}
 	end := loc.offset + loc.size
 	if end > info.dataLen {
-		return nil, false, fmt.Errorf("s3store: %w: the index puts a block at %d-%d of pack %s, which has %d bytes of data", ErrCorrupt, loc.offset, end, loc.pack, info.dataLen)
+		return nil, rangeRead{}, fmt.Errorf("s3store: %w: the index puts a block at %d-%d of pack %s, which has %d bytes of data", ErrCorrupt, loc.offset, end, loc.pack, info.dataLen)
 	}
 	out := make([]byte, loc.size)
-	cached := true
+	r := rangeRead{cached: true, checked: true}
 	for pos := loc.offset; pos < end; {
 		start := pos / s.cfg.ReadSize * s.cfg.ReadSize
 		stop := min(start+s.cfg.ReadSize, info.dataLen)
 		dst := out[pos-loc.offset : min(stop, end)-loc.offset]
 		name := cacheName(loc.pack, start)
-		if !fromCache || !s.cache.read(name, pos-start, dst) {
-			cached = false
-			r, err := s.fetch(ctx, loc.pack, start, stop)
-			if err != nil {
-				return nil, false, err
-			}
-			copy(dst, r[pos-start:])
+		hit, checked := false, false
+		if fromCache {
+			hit, checked = s.cache.read(name, pos-start, dst)
 		}
+		if !hit {
+			r.cached = false
+			fetched, err := s.fetch(ctx, loc.pack, start, stop)
+			if err != nil {
+				return nil, rangeRead{}, err
+			}
+			copy(dst, fetched[pos-start:])
+		}
+		r.checked = r.checked && checked
 		s.readAhead(loc.pack, start, info.dataLen)
 		pos += int64(len(dst))
 	}
-	return out, cached, nil
+	r.checked = r.checked && r.cached
+	return out, r, nil
 }
 
 // Read-ahead. A DAG read in order reads its blocks in the order they
@@ -323,7 +360,8 @@ func (s *Store) fetch(ctx context.Context, id packID, start, stop int64) ([]byte
 		defer cancel()
 		// A read ahead may have cached the range since the caller missed.
 		if s.cache.has(name) {
-			if data := make([]byte, stop-start); s.cache.read(name, 0, data) {
+			data := make([]byte, stop-start)
+			if ok, _ := s.cache.read(name, 0, data); ok {
 				return data, nil
 			}
 		}
