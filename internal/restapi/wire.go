@@ -193,13 +193,18 @@ func infoToWire(info pin.Info, members map[string]member.Member) wireGlobalPinIn
 	return w
 }
 
-// memberToWire describes a member as /id and /peers do. Its cluster port
-// is not libp2p, but the shape wants multiaddrs: /ip4/…/tcp/…/p2p/ID.
+// memberToWire describes a member as /id and /peers do, with the version
+// it reports (v and commit, this peer's, when it reports none). Its cluster
+// port is not libp2p, but the shape wants multiaddrs: /ip4/…/tcp/…/p2p/ID.
 func memberToWire(m member.Member, all []member.Member, v, commit string) wireID {
 	w := wireID{
 		ID: m.ID, Addresses: []string{}, ClusterPeers: []string{}, ClusterPeersAddresses: []string{},
 		Version: v, Commit: commit, RPCProtocolVersion: rpcProtocol, Peername: m.Name,
 		IPFS: wireIPFSID{ID: m.ID, Addresses: nonNil(m.SwarmAddrs)},
+	}
+	if m.Version != "" && m.Version != v {
+		// Another peer's own report; its commit is not known here.
+		w.Version, w.Commit = m.Version, ""
 	}
 	if a := clusterMultiaddr(m); a != "" {
 		w.Addresses = append(w.Addresses, a)

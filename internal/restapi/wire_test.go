@@ -87,3 +87,24 @@ func TestNoUnspecifiedClusterAddress(t *testing.T) {
 		}
 	}
 }
+
+// /peers shows each peer's own version, as its heartbeat reports it.
+func TestMemberToWireShowsEachPeersVersion(t *testing.T) {
+	old := member.Member{ID: "peer-a", Version: "0.9.0"}
+	same := member.Member{ID: "peer-b", Version: "1.0.0"}
+	silent := member.Member{ID: "peer-c"}
+	all := []member.Member{old, same, silent}
+	for _, c := range []struct {
+		m               member.Member
+		version, commit string
+	}{
+		{old, "0.9.0", ""},
+		{same, "1.0.0", "abc"},
+		{silent, "1.0.0", "abc"},
+	} {
+		w := memberToWire(c.m, all, "1.0.0", "abc")
+		if w.Version != c.version || w.Commit != c.commit {
+			t.Errorf("%s: version %q commit %q, want %q %q", c.m.ID, w.Version, w.Commit, c.version, c.commit)
+		}
+	}
+}
