@@ -78,16 +78,24 @@ func idEncoder(req *request) (func(peer.ID) string, error) {
 	return func(id peer.ID) string { return enc.Encode(peer.ToCid(id).Bytes()) }, nil
 }
 
-func (s *server) keyGen(ctx context.Context, req *request, res *response) error {
+// keyCall is how every key command starts: the names service, at least
+// nargs arguments (last names the last one required, for the error) and the
+// ID encoder --ipns-base asks for.
+func (s *server) keyCall(req *request, nargs int, last string) (*names.Service, []string, func(peer.ID) string, error) {
 	ns, err := s.names()
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	args, err := req.needArgs(1, "name")
+	args, err := req.needArgs(nargs, last)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	enc, err := idEncoder(req)
+	return ns, args, enc, err
+}
+
+func (s *server) keyGen(ctx context.Context, req *request, res *response) error {
+	ns, args, enc, err := s.keyCall(req, 1, "name")
 	if err != nil {
 		return err
 	}
@@ -107,11 +115,7 @@ func (s *server) keyGen(ctx context.Context, req *request, res *response) error 
 }
 
 func (s *server) keyList(ctx context.Context, req *request, res *response) error {
-	ns, err := s.names()
-	if err != nil {
-		return err
-	}
-	enc, err := idEncoder(req)
+	ns, _, enc, err := s.keyCall(req, 0, "")
 	if err != nil {
 		return err
 	}
@@ -127,15 +131,7 @@ func (s *server) keyList(ctx context.Context, req *request, res *response) error
 }
 
 func (s *server) keyRm(ctx context.Context, req *request, res *response) error {
-	ns, err := s.names()
-	if err != nil {
-		return err
-	}
-	args, err := req.needArgs(1, "name")
-	if err != nil {
-		return err
-	}
-	enc, err := idEncoder(req)
+	ns, args, enc, err := s.keyCall(req, 1, "name")
 	if err != nil {
 		return err
 	}
@@ -151,15 +147,7 @@ func (s *server) keyRm(ctx context.Context, req *request, res *response) error {
 }
 
 func (s *server) keyRename(ctx context.Context, req *request, res *response) error {
-	ns, err := s.names()
-	if err != nil {
-		return err
-	}
-	args, err := req.needArgs(2, "newName")
-	if err != nil {
-		return err
-	}
-	enc, err := idEncoder(req)
+	ns, args, enc, err := s.keyCall(req, 2, "newName")
 	if err != nil {
 		return err
 	}
@@ -175,15 +163,7 @@ func (s *server) keyRename(ctx context.Context, req *request, res *response) err
 }
 
 func (s *server) keyImport(ctx context.Context, req *request, res *response) error {
-	ns, err := s.names()
-	if err != nil {
-		return err
-	}
-	args, err := req.needArgs(1, "name")
-	if err != nil {
-		return err
-	}
-	enc, err := idEncoder(req)
+	ns, args, enc, err := s.keyCall(req, 1, "name")
 	if err != nil {
 		return err
 	}
