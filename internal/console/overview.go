@@ -104,7 +104,15 @@ func (s *server) overviewData(r *http.Request) (overviewData, error) {
 			d.Leader = pv.Name
 		}
 		if known && !pv.Up {
-			d.Alerts = append(d.Alerts, alert{Text: fmt.Sprintf("Peer %s (zone %s) is down: last seen %s.", pv.Name, pv.Zone, ago(now, m.LastSeen))})
+			// The pins it held, by its last report, are each a replica
+			// short until it returns or the repair moves them: the
+			// under-replicated pins, counted without a scan.
+			a := alert{Text: fmt.Sprintf("Peer %s (zone %s) is down: last seen %s.", pv.Name, pv.Zone, ago(now, m.LastSeen))}
+			if m.Held > 0 {
+				a.Text += fmt.Sprintf(" %d %s held there %s a replica short until it returns or is repaired.", m.Held, plural(m.Held, "pin", "pins"), plural(m.Held, "is", "are"))
+				a.Link, a.LinkText = "/ui/pins?status=under", "Under-replicated pins"
+			}
+			d.Alerts = append(d.Alerts, a)
 		}
 		if pv.Up && m.QueueLen > 100 {
 			d.Alerts = append(d.Alerts, alert{Text: fmt.Sprintf("Peer %s has %d pin operations queued.", pv.Name, m.QueueLen)})
