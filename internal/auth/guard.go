@@ -140,7 +140,7 @@ func (g *Guard) Wrap(api string, rule Rule, fail ErrorWriter, h http.Handler) ht
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := g.now()
 		client := g.clientAddr(r)
-		rec := &recorder{ResponseWriter: w}
+		rec := &Recorder{ResponseWriter: w}
 		who := "-"
 		defer func() {
 			status := rec.status
@@ -351,27 +351,32 @@ func (l *limiter) fail(client string, now time.Time) {
 	lim.AllowN(now, 1)
 }
 
-// recorder remembers the status for the audit line; Unwrap lets handlers
+// Recorder remembers the status of a response for its audit line (the
+// guard's, and the console's for its own sessions); Unwrap lets handlers
 // reach the real writer's Flush and trailers.
-type recorder struct {
+type Recorder struct {
 	http.ResponseWriter
 	status int
 }
 
-func (r *recorder) WriteHeader(code int) {
+// Status is the status sent so far: 200 once a body was written without
+// one, 0 before anything was.
+func (r *Recorder) Status() int { return r.status }
+
+func (r *Recorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
-func (r *recorder) Write(b []byte) (int, error) {
+func (r *Recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
 	return r.ResponseWriter.Write(b)
 }
 
-func (r *recorder) Flush() { http.NewResponseController(r.ResponseWriter).Flush() }
+func (r *Recorder) Flush() { http.NewResponseController(r.ResponseWriter).Flush() }
 
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+func (r *Recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

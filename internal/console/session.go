@@ -81,12 +81,12 @@ func (s *server) session(p page) http.Handler {
 			s.fail(w, r, v, errorf(http.StatusForbidden, "forbidden: this needs scope %s, %s has %s", p.scope, v.Principal.User, v.Principal.Scope))
 			return
 		}
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &auth.Recorder{ResponseWriter: w}
 		if err := p.fn(rec, r, v); err != nil {
 			s.fail(rec, r, v, err)
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && !v.Open {
-			s.Auth.Audit("console", v.Principal, r, rec.status, s.now().Sub(start))
+			s.Auth.Audit("console", v.Principal, r, rec.Status(), s.now().Sub(start))
 		}
 	})
 }
@@ -209,25 +209,3 @@ func safeNext(next string) string {
 	}
 	return next
 }
-
-// statusRecorder remembers the status for the audit line.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
