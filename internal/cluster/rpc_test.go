@@ -55,6 +55,25 @@ func TestCallsAreServedByTheLeader(t *testing.T) {
 	lead := tc.leader()
 	follower := tc.peers[slices.IndexFunc(tc.peers, func(tp *testPeer) bool { return tp != lead })]
 
+	// Placement orders peers by what their heartbeats report (a peer not
+	// heard from yet counts no free space): compare the two answers once
+	// the leader has heard from every member, or a heartbeat landing
+	// between the calls changes the order.
+	eventually(t, 10*time.Second, "the leader hears from every member", func() error {
+		cs, err := lead.peer.candidates()
+		if err != nil {
+			return err
+		}
+		if len(cs) != 3 {
+			return fmt.Errorf("%d candidates", len(cs))
+		}
+		for _, m := range cs {
+			if m.FreeSpace == 0 {
+				return fmt.Errorf("no heartbeat from %s yet", m.ID)
+			}
+		}
+		return nil
+	})
 	req := allocateReq{ReplicationMin: 2, ReplicationMax: 2}
 	local, err := call(ctx, lead.peer, allocateCall, req)
 	if err != nil {
